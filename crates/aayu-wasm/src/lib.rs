@@ -1,0 +1,1 @@
+//! Aayu, the in-browser assistant (filled by its own issue).

@@ -1,0 +1,64 @@
+//! Configuration from the environment, with the defaults a local run needs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use secrecy::SecretString;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen (`THRIVE_ADDR`, default 127.0.0.1:8080).
+    pub addr: SocketAddr,
+    /// The API's own connection, as the non-superuser `thrive_app` role (`DATABASE_URL`).
+    pub database_url: SecretString,
+    /// The built SPA (`THRIVE_STATIC_DIR`); the API serves it with the same headers.
+    pub static_dir: Option<PathBuf>,
+    pub auth: AuthSettings,
+    pub db_pool_size: u32,
+    pub db_acquire_timeout: Duration,
+}
+
+/// Session and sign-in limits. Defaults are the security policy; tests shorten nothing.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub idle_timeout: time::Duration,
+    pub absolute_lifetime: time::Duration,
+    pub code_ttl: time::Duration,
+    pub failure_window: time::Duration,
+    pub max_failures: i32,
+    pub lockout: time::Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: time::Duration::minutes(30),
+            absolute_lifetime: time::Duration::hours(12),
+            code_ttl: time::Duration::seconds(60),
+            failure_window: time::Duration::minutes(5),
+            max_failures: 5,
+            lockout: time::Duration::minutes(15),
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self> {
+        let addr = std::env::var("THRIVE_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
+        let addr = addr
+            .parse()
+            .with_context(|| format!("THRIVE_ADDR `{addr}` is not a socket address"))?;
+        let database_url = std::env::var("DATABASE_URL")
+            .context("DATABASE_URL must name the thrive_app connection")?;
+        Ok(Self {
+            addr,
+            database_url: database_url.into(),
+            static_dir: std::env::var_os("THRIVE_STATIC_DIR").map(PathBuf::from),
+            auth: AuthSettings::default(),
+            db_pool_size: 16,
+            db_acquire_timeout: Duration::from_secs(5),
+        })
+    }
+}

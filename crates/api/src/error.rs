@@ -1,0 +1,208 @@
+//! One error type for the HTTP layer. Clients get a stable code, a generic useful message and
+//! the request id; the detail goes to the server log only.
+
+use std::collections::BTreeMap;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("malformed request: {0}")]
+    BadRequest(String),
+    #[error("validation failed")]
+    Validation(BTreeMap<&'static str, Vec<String>>),
+    /// Sign-in refused. Identical for unknown email, wrong password and locked account.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// A PKCE code that is unknown, spent, expired or paired with the wrong verifier.
+    #[error("invalid grant")]
+    InvalidGrant,
+    #[error("not signed in")]
+    Unauthenticated,
+    #[error("forbidden")]
+    Forbidden,
+    /// Also the answer for other organisations' and unassigned records, so existence never leaks.
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("database unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn field(field: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Validation(BTreeMap::from([(field, vec![message.into()])]))
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) | ApiError::InvalidGrant => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidCredentials | ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => ApiError::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                ApiError::Unavailable(e.into())
+            }
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                // Row Level Security refused a write, or a missing privilege.
+                Some("42501") => ApiError::Forbidden,
+                // admin_shutdown, crash_shutdown, cannot_connect_now, connection exceptions:
+                // the pool drops the broken connection and the next request recovers.
+                Some(code) if code.starts_with("57P") || code.starts_with("08") => {
+                    ApiError::Unavailable(e.into())
+                }
+                _ => ApiError::Internal(e.into()),
+            },
+            _ => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+/// The body every error response carries, rendered by [`render_errors`] once the request id is
+/// known. Handlers and extractors only attach it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorBody {
+    pub error: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<&'static str, Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl ErrorBody {
+    fn generic(status: StatusCode) -> Self {
+        let (error, message) = match status {
+            StatusCode::BAD_REQUEST => ("bad_request", "The request could not be understood."),
+            StatusCode::UNAUTHORIZED => ("unauthenticated", "Please sign in."),
+            StatusCode::FORBIDDEN => ("forbidden", "You do not have permission to do that."),
+            StatusCode::NOT_FOUND => ("not_found", "Not found."),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ("method_not_allowed", "That method is not allowed here.")
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large."),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported_media_type",
+                "Send the request body as application/json.",
+            ),
+            StatusCode::RANGE_NOT_SATISFIABLE => ("range_not_satisfiable", "Invalid range."),
+            StatusCode::SERVICE_UNAVAILABLE => (
+                "unavailable",
+                "The service is temporarily unavailable. Please try again.",
+            ),
+            s if s.is_client_error() => ("bad_request", "The request could not be processed."),
+            _ => ("internal", "Something went wrong on our side."),
+        };
+        ErrorBody {
+            error,
+            message: message.into(),
+            fields: None,
+            request_id: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = match self {
+            ApiError::Internal(ref e) => {
+                tracing::error!(error = ?e, "internal error");
+                ErrorBody::generic(status)
+            }
+            ApiError::Unavailable(ref e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ErrorBody::generic(status)
+            }
+            ApiError::BadRequest(detail) => ErrorBody {
+                error: "bad_request",
+                message: detail,
+                fields: None,
+                request_id: None,
+            },
+            ApiError::Validation(fields) => ErrorBody {
+                error: "validation",
+                message: "Some fields need attention.".into(),
+                fields: Some(fields),
+                request_id: None,
+            },
+            ApiError::InvalidCredentials => ErrorBody {
+                error: "invalid_credentials",
+                message: "Those details did not work. Check your email and password, or try again later.".into(),
+                fields: None,
+                request_id: None,
+            },
+            ApiError::InvalidGrant => ErrorBody {
+                error: "invalid_grant",
+                message: "That sign-in has expired or was already used. Please sign in again.".into(),
+                fields: None,
+                request_id: None,
+            },
+            ApiError::Conflict(message) => ErrorBody {
+                error: "conflict",
+                message: message.into(),
+                fields: None,
+                request_id: None,
+            },
+            ApiError::Unauthenticated | ApiError::Forbidden | ApiError::NotFound => {
+                ErrorBody::generic(status)
+            }
+        };
+        let mut response = status.into_response();
+        response.extensions_mut().insert(body);
+        response
+    }
+}
+
+/// Middleware: every 4xx/5xx response leaves as the JSON error body with the request id, whether
+/// it came from a handler, an extractor's rejection, a body limit, the router or a caught panic.
+pub async fn render_errors(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let mut body = parts
+        .extensions
+        .remove::<ErrorBody>()
+        .unwrap_or_else(|| ErrorBody::generic(status));
+    body.request_id = request_id;
+    let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"error\":\"internal\"}".to_vec());
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_RANGE);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts
+        .headers
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Response::from_parts(parts, axum::body::Body::from(json))
+}

@@ -1,0 +1,219 @@
+//! Sign-in as an authorisation-code exchange with PKCE (S256), sessions, sign-out.
+//!
+//! 1. `POST /api/auth/authorize` — email, password and a code challenge → a one-time code.
+//! 2. `POST /api/auth/token` — the code and its verifier → a session cookie.
+//! 3. `POST /api/auth/logout` — revokes the session.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::CookieJar;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use thrive_domain::auth::{
+    is_valid_code_verifier, is_valid_s256_challenge, normalise_email, AuthorizeRequest, AuthorizeResponse, Me,
+    TokenRequest,
+};
+use thrive_domain::password::MAX_LENGTH;
+use thrive_domain::Permission;
+use uuid::Uuid;
+
+use super::extract::{secret_hash, AppJson, Caller, SESSION_COOKIE};
+use crate::error::{ApiError, Result};
+use crate::passwords;
+use crate::startup::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/authorize", post(authorize))
+        .route("/auth/token", post(token))
+        .route("/auth/logout", post(logout))
+        .route("/me", get(me))
+}
+
+/// 256 random bits, base64url without padding (43 characters).
+fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tracing::instrument(skip_all)]
+async fn authorize(State(state): State<AppState>, AppJson(req): AppJson<AuthorizeRequest>) -> Result<impl IntoResponse> {
+    if req.code_challenge_method != "S256" {
+        return Err(ApiError::field("code_challenge_method", "Only S256 is supported."));
+    }
+    if !is_valid_s256_challenge(&req.code_challenge) {
+        return Err(ApiError::field("code_challenge", "Must be an S256 code challenge."));
+    }
+    let password = SecretString::from(req.password);
+    let now = state.clock.now();
+
+    // Look the account up; every path below runs exactly one argon2 verification so unknown
+    // email, wrong password and locked account look alike in status, body and timing.
+    let account: Option<(Option<Uuid>, Option<String>, bool)> = match normalise_email(&req.email) {
+        Some(email) => Some(
+            sqlx::query_as("select user_id, password_hash, locked from auth.begin_login($1, $2)")
+                .bind(email)
+                .bind(now)
+                .fetch_one(&state.pool)
+                .await?,
+        ),
+        None => None,
+    };
+    let (user_id, stored_hash) = match account {
+        Some((Some(user_id), Some(hash), false)) => (Some(user_id), Some(hash)),
+        _ => (None, None),
+    };
+    let verified = tokio::task::spawn_blocking(move || {
+        let too_long = password.expose_secret().len() > MAX_LENGTH;
+        let ok = passwords::verify(&password, if too_long { None } else { stored_hash.as_deref() });
+        ok && !too_long
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
+
+    let Some(user_id) = user_id else {
+        tracing::info!("sign-in refused: unknown, inactive or locked account");
+        return Err(ApiError::InvalidCredentials);
+    };
+    if !verified {
+        let locked: bool = sqlx::query_scalar("select auth.record_failure($1, $2, $3, $4, $5)")
+            .bind(user_id)
+            .bind(now)
+            .bind(state.auth.failure_window)
+            .bind(state.auth.max_failures)
+            .bind(state.auth.lockout)
+            .fetch_one(&state.pool)
+            .await?;
+        tracing::info!(%user_id, locked, "sign-in refused: wrong password");
+        return Err(ApiError::InvalidCredentials);
+    }
+
+    let code = random_secret();
+    let issued: bool = sqlx::query_scalar("select auth.issue_code($1, $2, $3, $4, $5)")
+        .bind(user_id)
+        .bind(secret_hash(&code))
+        .bind(&req.code_challenge)
+        .bind(now)
+        .bind(state.auth.code_ttl)
+        .fetch_one(&state.pool)
+        .await?;
+    if !issued {
+        tracing::info!(%user_id, "sign-in refused: no active membership");
+        return Err(ApiError::InvalidCredentials);
+    }
+    tracing::info!(%user_id, "sign-in code issued");
+    Ok(Json(AuthorizeResponse {
+        code,
+        expires_in: state.auth.code_ttl.whole_seconds().unsigned_abs(),
+    }))
+}
+
+fn session_cookie(value: String) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, value))
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::Strict)
+        .path("/")
+        .build()
+}
+
+#[tracing::instrument(skip_all)]
+async fn token(State(state): State<AppState>, jar: CookieJar, AppJson(req): AppJson<TokenRequest>) -> Result<impl IntoResponse> {
+    if !is_valid_code_verifier(&req.code_verifier) || req.code.len() != 43 {
+        return Err(ApiError::InvalidGrant);
+    }
+    let now = state.clock.now();
+    let grant: Option<(Option<Uuid>, Option<Uuid>, Option<String>)> =
+        sqlx::query_as("select user_id, membership_id, code_challenge from auth.consume_code($1, $2)")
+            .bind(secret_hash(&req.code))
+            .bind(now)
+            .fetch_optional(&state.pool)
+            .await?;
+    let Some((Some(user_id), Some(membership_id), Some(challenge))) = grant else {
+        tracing::info!("code exchange refused: unknown, spent or expired code");
+        return Err(ApiError::InvalidGrant);
+    };
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(req.code_verifier.as_bytes()));
+    if !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
+        tracing::info!(%user_id, "code exchange refused: verifier does not match challenge");
+        return Err(ApiError::InvalidGrant);
+    }
+
+    // A fresh session id on every sign-in; a session this browser held before is revoked.
+    if let Some(old) = jar.get(SESSION_COOKIE) {
+        sqlx::query("select auth.revoke_session($1, $2)")
+            .bind(secret_hash(old.value()))
+            .bind(now)
+            .execute(&state.pool)
+            .await?;
+    }
+    let session_token = random_secret();
+    let session_id: Uuid = sqlx::query_scalar("select auth.create_session($1, $2, $3, $4, $5)")
+        .bind(secret_hash(&session_token))
+        .bind(user_id)
+        .bind(membership_id)
+        .bind(now)
+        .bind(state.auth.absolute_lifetime)
+        .fetch_one(&state.pool)
+        .await?;
+    tracing::info!(%user_id, %session_id, "session started");
+    let jar = jar.add(session_cookie(session_token));
+    Ok((jar, StatusCode::NO_CONTENT))
+}
+
+#[tracing::instrument(skip_all)]
+async fn logout(State(state): State<AppState>, jar: CookieJar) -> Result<impl IntoResponse> {
+    if let Some(cookie) = jar.get(SESSION_COOKIE) {
+        sqlx::query("select auth.revoke_session($1, $2)")
+            .bind(secret_hash(cookie.value()))
+            .bind(state.clock.now())
+            .execute(&state.pool)
+            .await?;
+    }
+    let mut removal = session_cookie(String::new());
+    removal.make_removal();
+    Ok((jar.add(removal), StatusCode::NO_CONTENT))
+}
+
+async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>> {
+    let mut tx = caller.begin(&state).await?;
+    let (email, display_name, organization_name, role_name): (String, String, String, String) = sqlx::query_as(
+        "select u.email, u.display_name, o.name, r.name
+           from memberships m
+           join users u on u.id = m.user_id
+           join organizations o on o.id = m.organization_id
+           join roles r on r.id = m.role_id
+          where m.id = $1",
+    )
+    .bind(caller.membership_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let keys: Vec<String> = sqlx::query_scalar(
+        "select rp.permission_key from role_permissions rp
+           join memberships m on m.role_id = rp.role_id
+          where m.id = $1 and rp.allowed order by rp.permission_key",
+    )
+    .bind(caller.membership_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(Me {
+        user_id: caller.identity.user_id,
+        email,
+        display_name,
+        organization_id: caller.identity.organization_id,
+        organization_name,
+        role_name,
+        permissions: keys.iter().filter_map(|k| k.parse::<Permission>().ok()).collect(),
+        idle_timeout_secs: state.auth.idle_timeout.whole_seconds().unsigned_abs(),
+    }))
+}

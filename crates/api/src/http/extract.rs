@@ -1,0 +1,118 @@
+//! Extractors: JSON bodies that fail with the app's own error, and the signed-in caller.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum_extra::extract::CookieJar;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use sqlx::{Postgres, Transaction};
+use thrive_domain::Permission;
+use uuid::Uuid;
+
+use crate::db::{self, Identity};
+use crate::error::{ApiError, Result};
+use crate::startup::AppState;
+
+pub const SESSION_COOKIE: &str = "__Host-thrive_session";
+
+/// `axum::Json`, but a malformed body is answered with the app's error body: a 400/415/422
+/// with a generic message naming what is wrong, never serde's text with the request echoed.
+pub struct AppJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for AppJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(AppJson(value)),
+            Err(rejection) => Err(match rejection {
+                JsonRejection::MissingJsonContentType(_) => ApiError::BadRequest(
+                    "Send the request body as JSON with Content-Type: application/json.".into(),
+                ),
+                JsonRejection::JsonSyntaxError(_) => {
+                    ApiError::BadRequest("The request body is not valid JSON.".into())
+                }
+                JsonRejection::JsonDataError(_) => ApiError::BadRequest(
+                    "The request body has missing fields, unknown fields or values of the wrong type."
+                        .into(),
+                ),
+                JsonRejection::BytesRejection(_) => {
+                    ApiError::BadRequest("The request body could not be read.".into())
+                }
+                _ => ApiError::BadRequest("The request body could not be read.".into()),
+            }),
+        }
+    }
+}
+
+/// SHA-256 of a bearer secret (session token, sign-in code): what the database stores.
+pub fn secret_hash(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// The signed-in caller, from a live session. Rejects with 401 otherwise.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub identity: Identity,
+    pub session_id: Uuid,
+    pub membership_id: Uuid,
+}
+
+impl Caller {
+    /// A transaction carrying this caller's identity into PostgreSQL.
+    pub async fn begin(&self, state: &AppState) -> Result<Transaction<'static, Postgres>> {
+        Ok(db::begin_as(&state.pool, self.identity).await?)
+    }
+
+    /// 403 unless the caller's role allows `action`, asked of the same function the policies
+    /// use, inside the request's transaction. The policies enforce it again regardless.
+    pub async fn require(&self, tx: &mut Transaction<'static, Postgres>, action: Permission) -> Result<()> {
+        let allowed: bool = sqlx::query_scalar("select app.has_permission($1)")
+            .bind(action.key())
+            .fetch_one(&mut **tx)
+            .await?;
+        if allowed {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let token = jar
+            .get(SESSION_COOKIE)
+            .map(|c| c.value().to_owned())
+            .ok_or(ApiError::Unauthenticated)?;
+        // Tokens we issue are 43 characters; anything else cannot match, so skip the query.
+        if token.len() != 43 {
+            return Err(ApiError::Unauthenticated);
+        }
+        let row: Option<(Option<Uuid>, Option<Uuid>, Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
+            "select session_id, user_id, organization_id, membership_id
+               from auth.resolve_session($1, $2, $3)",
+        )
+        .bind(secret_hash(&token))
+        .bind(state.clock.now())
+        .bind(state.auth.idle_timeout)
+        .fetch_optional(&state.pool)
+        .await?;
+        match row {
+            Some((Some(session_id), Some(user_id), Some(organization_id), Some(membership_id))) => Ok(Caller {
+                identity: Identity { user_id, organization_id },
+                session_id,
+                membership_id,
+            }),
+            _ => Err(ApiError::Unauthenticated),
+        }
+    }
+}

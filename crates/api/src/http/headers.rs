@@ -1,0 +1,42 @@
+//! Security headers on every response: API, SPA files, errors and 404s alike.
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self'; \
+script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; \
+font-src 'self'; worker-src 'self'; object-src 'none'; frame-ancestors 'none'; \
+base-uri 'none'; form-action 'self'";
+
+/// The fixed set, as (name, value). Cross-origin isolation (COOP + COEP) lets the browser grant
+/// SharedArrayBuffer to the assistant's worker threads.
+pub const SECURITY_HEADERS: [(&str, &str); 9] = [
+    ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+    ("content-security-policy", CONTENT_SECURITY_POLICY),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-embedder-policy", "require-corp"),
+    ("cross-origin-resource-policy", "same-origin"),
+];
+
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let is_api = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    if is_api {
+        // Personal data must not linger in browser or proxy caches.
+        headers.insert(
+            axum::http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+    }
+    response
+}

@@ -1,0 +1,11 @@
+//! Thrive's JSON API: authentication and sessions, thin handlers over PostgreSQL where Row
+//! Level Security does the isolating, the SPA served with strict security headers.
+
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod passwords;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,112 @@
+//! Building and running the application: state, listener, background housekeeping.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{AuthSettings, Config};
+use crate::{db, http};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub clock: Arc<dyn Clock>,
+    pub auth: AuthSettings,
+    pub static_dir: Option<PathBuf>,
+}
+
+/// The application bound to its listener; `port()` tells tests where it landed (port 0).
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: &Config) -> Result<Self> {
+        let pool = db::connect_lazy(
+            config.database_url.expose_secret(),
+            config.db_pool_size,
+            config.db_acquire_timeout,
+        )
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        let state = AppState {
+            pool,
+            clock: Arc::new(SystemClock),
+            auth: config.auth.clone(),
+            static_dir: config.static_dir.clone(),
+        };
+        Self::with_state(config.addr, state).await
+    }
+
+    pub async fn with_state(addr: std::net::SocketAddr, state: AppState) -> Result<Self> {
+        Self::with_router(addr, state.clone(), http::app(state)).await
+    }
+
+    pub async fn with_router(addr: std::net::SocketAddr, state: AppState, router: Router) -> Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    pub async fn run_until_stopped(self) -> Result<()> {
+        tokio::spawn(prune_periodically(self.state.clone()));
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving")
+    }
+}
+
+/// Spent codes, ended sessions and old failures are deleted every ten minutes.
+async fn prune_periodically(state: AppState) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        let result = sqlx::query("select auth.prune($1, $2)")
+            .bind(state.clock.now())
+            .bind(time::Duration::days(1))
+            .execute(&state.pool)
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "pruning sign-in state failed");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

@@ -1,0 +1,10 @@
+//! Integration tests against a real PostgreSQL: each test gets a fresh database cloned from a
+//! migrated template, the API on port 0, and raw SQL as the `thrive_app` role for the probes.
+//! Run them with `cargo xtask test`, which starts the cluster and sets THRIVE_TEST_*.
+
+mod auth;
+mod catalogue;
+mod headers;
+mod helpers;
+mod rls;
+mod service_users;

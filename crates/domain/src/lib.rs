@@ -1,0 +1,11 @@
+//! Types, validation rules and the permission catalogue shared by the Thrive API and web app.
+//!
+//! Plain Rust with serde only: no I/O, so it compiles for the browser (wasm32) and the server
+//! alike, and the SPA validates with the very rules the API enforces.
+
+pub mod auth;
+pub mod password;
+pub mod permissions;
+pub mod service_users;
+
+pub use permissions::{DefaultRole, Permission, Tool};

@@ -1,0 +1,4 @@
+//! One module per screen.
+
+pub mod service_users;
+pub mod signin;

@@ -1,0 +1,244 @@
+//! `cargo xtask run` builds and starts Thrive; `cargo xtask test` runs every test.
+//!
+//! Both install what they need (Debian packages, the wasm32 target, Trunk, wasm-bindgen-cli,
+//! the e2e suite's npm packages) idempotently, and both start a private PostgreSQL cluster
+//! under `target/thrive/` unless `DATABASE_URL` names an administrator connection to use.
+
+mod postgres;
+mod tools;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use postgres::Cluster;
+
+const USAGE: &str = "usage: cargo xtask run | cargo xtask test";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("run") => run(),
+        Some("test") => test(),
+        _ => bail!("{USAGE}"),
+    }
+}
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub fn state_dir() -> PathBuf {
+    root().join("target").join("thrive")
+}
+
+/// Run a command to completion, failing with its name when it fails.
+pub fn status(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let st = cmd.status().with_context(|| format!("starting {shown}"))?;
+    if !st.success() {
+        bail!("{shown} failed with {st}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn step(what: &str) {
+    eprintln!("\n==> {what}");
+}
+
+/// Where the database comes from: the caller's `DATABASE_URL` (an administrator connection),
+/// or a private cluster under target/thrive/<name>.
+fn database(name: &str, port: u16) -> Result<Cluster> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Cluster::external(&url, &state_dir().join(name)),
+        _ => Cluster::private(&state_dir().join(name), port),
+    }
+}
+
+fn build_api(release: bool) -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.current_dir(root()).args(["build", "-p", "thrive-api", "--bin", "thrive-api"]);
+    if release {
+        cmd.arg("--release");
+    }
+    status(&mut cmd)?;
+    Ok(root()
+        .join("target")
+        .join(if release { "release" } else { "debug" })
+        .join("thrive-api"))
+}
+
+fn build_spa(dist: &Path) -> Result<()> {
+    let mut cmd = Command::new(tools::cargo_bin("trunk"));
+    cmd.current_dir(root())
+        .args(["build", "--release", "--dist"])
+        .arg(dist)
+        // Use the wasm-bindgen and wasm-opt we installed; Trunk must never download its own.
+        .env("TRUNK_TOOLS_WASM_BINDGEN", tools::WASM_BINDGEN_VERSION)
+        .env("TRUNK_OFFLINE", "true");
+    status(&mut cmd)
+}
+
+fn provision(api: &Path, cluster: &Cluster, database: &str, seed: bool) -> Result<Vec<String>> {
+    let mut cmd = Command::new(api);
+    cmd.args(["provision", "--admin-url", &cluster.admin_url, "--database", database])
+        .env("THRIVE_OWNER_PASSWORD", &cluster.secrets.owner)
+        .env("THRIVE_APP_PASSWORD", &cluster.secrets.app)
+        .env("THRIVE_DEMO_PASSWORD", &cluster.secrets.demo);
+    if seed {
+        cmd.arg("--seed-demo");
+    }
+    let out = cmd.output().context("running thrive-api provision")?;
+    if !out.status.success() {
+        bail!(
+            "thrive-api provision failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("demo-login\t").map(str::to_owned))
+        .collect())
+}
+
+fn serve_command(api: &Path, cluster: &Cluster, database: &str, addr: &str, dist: &Path) -> Command {
+    let mut cmd = Command::new(api);
+    cmd.arg("serve")
+        .env("DATABASE_URL", cluster.app_url(database))
+        .env("THRIVE_ADDR", addr)
+        .env("THRIVE_STATIC_DIR", dist);
+    cmd
+}
+
+fn run() -> Result<()> {
+    let started = Instant::now();
+    step("Checking tools");
+    tools::ensure_for_run()?;
+    step("Starting PostgreSQL");
+    let cluster = database("run", 54329)?;
+    step("Building the API");
+    let api = build_api(false)?;
+    step("Migrating and seeding the demo organisations");
+    let logins = provision(&api, &cluster, "thrive", true)?;
+    step("Building the web app");
+    let dist = state_dir().join("dist");
+    build_spa(&dist)?;
+
+    let addr = std::env::var("THRIVE_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    println!("\nThrive is starting at http://{addr}/  (ready in {:.0?})", started.elapsed());
+    println!("Demo sign-ins — password for every account: {}", cluster.secrets.demo);
+    println!("  (kept in {})", cluster.secrets_path.display());
+    for login in &logins {
+        let cols: Vec<&str> = login.split('\t').collect();
+        if let [org, role, email, name, assigned] = cols[..] {
+            let assigned = if assigned.is_empty() {
+                String::new()
+            } else {
+                format!("  assigned: {assigned}")
+            };
+            println!("  {org:<22} {role:<19} {email:<28} {name}{assigned}");
+        }
+    }
+    println!("Press Ctrl-C to stop. PostgreSQL keeps running for a fast restart.\n");
+    let mut server = serve_command(&api, &cluster, "thrive", &addr, &dist)
+        .spawn()
+        .context("starting thrive-api")?;
+    let st = server.wait()?;
+    if !st.success() {
+        bail!("thrive-api exited with {st}");
+    }
+    Ok(())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_for_http(addr: &str, server: &mut Child) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Some(st) = server.try_wait()? {
+            bail!("thrive-api exited early with {st}");
+        }
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("thrive-api did not start listening on {addr}")
+}
+
+fn test() -> Result<()> {
+    let started = Instant::now();
+    step("Checking tools");
+    tools::ensure_for_test()?;
+    step("Starting the test PostgreSQL cluster");
+    let cluster = database("test", 54339)?;
+    cluster.drop_databases_like("thrive_test_%")?;
+    step("Building the API");
+    let api = build_api(false)?;
+    step("Preparing the migrated template database");
+    cluster.drop_database("thrive_test_template")?;
+    provision(&api, &cluster, "thrive_test_template", false)?;
+
+    step("Unit and database integration tests");
+    let mut cmd = cargo();
+    cmd.current_dir(root())
+        .args(["test", "--workspace", "--exclude", "thrive-web"])
+        .env("THRIVE_TEST_ADMIN_URL", &cluster.admin_url)
+        .env("THRIVE_TEST_OWNER_PASSWORD", &cluster.secrets.owner)
+        .env("THRIVE_TEST_APP_PASSWORD", &cluster.secrets.app)
+        .env("THRIVE_TEST_TEMPLATE", "thrive_test_template");
+    status(&mut cmd)?;
+
+    step("wasm tests (crates/domain compiled to wasm32, run by wasm-bindgen-test-runner)");
+    let mut cmd = cargo();
+    cmd.current_dir(root())
+        .args(["test", "-p", "thrive-domain", "--target", "wasm32-unknown-unknown"])
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            tools::cargo_bin("wasm-bindgen-test-runner"),
+        );
+    status(&mut cmd)?;
+
+    step("Browser end-to-end tests (headless Chromium)");
+    let dist = state_dir().join("dist-e2e");
+    build_spa(&dist)?;
+    cluster.drop_database("thrive_e2e")?;
+    let logins = provision(&api, &cluster, "thrive_e2e", true)?;
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let artifacts = root().join("target").join("e2e-artifacts");
+    std::fs::create_dir_all(&artifacts)?;
+    let log = std::fs::File::create(artifacts.join("server.log"))?;
+    let mut server = serve_command(&api, &cluster, "thrive_e2e", &addr, &dist)
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting thrive-api for e2e")?;
+    let result = wait_for_http(&addr, &mut server).and_then(|()| {
+        let mut cmd = Command::new("node");
+        cmd.current_dir(root().join("e2e"))
+            .args(["--test", "--test-concurrency=1"])
+            .env("THRIVE_URL", format!("http://{addr}"))
+            .env("THRIVE_DEMO_PASSWORD", &cluster.secrets.demo)
+            .env("THRIVE_DEMO_LOGINS", logins.join("\n"))
+            .env("THRIVE_ARTIFACTS", &artifacts);
+        status(&mut cmd)
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    cluster.stop_if_private()?;
+    result?;
+    println!("\nAll test suites passed in {:.0?}.", started.elapsed());
+    Ok(())
+}
