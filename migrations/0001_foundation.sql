@@ -294,9 +294,12 @@ create policy assign_delete on staff_assignments for delete to thrive_app
 -- ---------------------------------------------------------------------------------------------
 -- Ownership and grants
 
+-- A new owner needs CREATE on the schema at the moment of the change; it keeps none after.
+grant create on schema app to thrive_definer;
 alter function app.caller_membership() owner to thrive_definer;
 alter function app.has_permission(text) owner to thrive_definer;
 alter function app.is_assigned(uuid) owner to thrive_definer;
+revoke create on schema app from thrive_definer;
 
 grant usage on schema app to thrive_app, thrive_definer;
 grant usage on schema public to thrive_app, thrive_definer;

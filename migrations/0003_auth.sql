@@ -47,6 +47,8 @@ create table auth.sessions (
 );
 create index sessions_user_idx on auth.sessions (user_id);
 
+-- A new owner needs CREATE on the schema at the moment of the change; revoked again below.
+grant create on schema auth to thrive_definer;
 alter table auth.credentials owner to thrive_definer;
 alter table auth.login_failures owner to thrive_definer;
 alter table auth.lockouts owner to thrive_definer;
@@ -69,10 +71,10 @@ begin
       from public.users u
       join auth.credentials c on c.user_id = u.id
      where u.email = p_email and u.active;
-    perform set_config('auth.email', '', true);
     if not found then
         user_id := null; password_hash := null; locked := false;
     end if;
+    perform set_config('auth.email', '', true);
 end
 $$;
 
@@ -231,6 +233,7 @@ begin
 end
 $$;
 
+revoke create on schema auth from thrive_definer;
 grant usage on schema auth to thrive_app, thrive_definer;
 grant execute on function auth.begin_login(text, timestamptz),
                           auth.record_failure(uuid, timestamptz, interval, int, interval),

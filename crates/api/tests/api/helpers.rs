@@ -30,7 +30,6 @@ fn env(name: &str) -> String {
 /// A fresh database, cloned from the migrated template, with an administrator pool (fixtures
 /// only) and the API role's pool (everything under test).
 pub struct TestDb {
-    pub name: String,
     pub admin: PgPool,
     pub app: PgPool,
     pub owner: PgPool,
@@ -72,7 +71,7 @@ impl TestDb {
                 .username("thrive_owner")
                 .password(&env("THRIVE_TEST_OWNER_PASSWORD")),
         );
-        TestDb { name, admin, app, owner }
+        TestDb { admin, app, owner }
     }
 
     pub async fn admin_conn(&self) -> sqlx::pool::PoolConnection<sqlx::Postgres> {
@@ -157,12 +156,6 @@ pub struct TestApp {
     pub http: reqwest::Client,
 }
 
-/// A browser-like client that keeps the session cookie itself: reqwest's cookie store would
-/// (rightly) refuse to send a `Secure` cookie over plain http to the test server.
-pub struct Session {
-    pub cookie: Option<String>,
-}
-
 pub fn pkce_pair() -> (String, String) {
     let verifier = URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes()) + &URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes());
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
@@ -230,6 +223,8 @@ impl TestApp {
     }
 
     /// Full PKCE sign-in; returns the `name=value` cookie pair.
+    /// (The test keeps the cookie itself: reqwest's cookie store would rightly refuse to send a
+    /// `Secure` cookie over plain http to the test server.)
     pub async fn sign_in(&self, email: &str) -> String {
         let (verifier, challenge) = pkce_pair();
         let resp = self.authorize(email, PASSWORD, &challenge).await;
