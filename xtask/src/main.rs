@@ -67,7 +67,8 @@ fn database(name: &str, port: u16) -> Result<Cluster> {
 
 fn build_api(release: bool) -> Result<PathBuf> {
     let mut cmd = cargo();
-    cmd.current_dir(root()).args(["build", "-p", "thrive-api", "--bin", "thrive-api"]);
+    cmd.current_dir(root())
+        .args(["build", "-p", "thrive-api", "--bin", "thrive-api"]);
     if release {
         cmd.arg("--release");
     }
@@ -91,10 +92,16 @@ fn build_spa(dist: &Path) -> Result<()> {
 
 fn provision(api: &Path, cluster: &Cluster, database: &str, seed: bool) -> Result<Vec<String>> {
     let mut cmd = Command::new(api);
-    cmd.args(["provision", "--admin-url", &cluster.admin_url, "--database", database])
-        .env("THRIVE_OWNER_PASSWORD", &cluster.secrets.owner)
-        .env("THRIVE_APP_PASSWORD", &cluster.secrets.app)
-        .env("THRIVE_DEMO_PASSWORD", &cluster.secrets.demo);
+    cmd.args([
+        "provision",
+        "--admin-url",
+        &cluster.admin_url,
+        "--database",
+        database,
+    ])
+    .env("THRIVE_OWNER_PASSWORD", &cluster.secrets.owner)
+    .env("THRIVE_APP_PASSWORD", &cluster.secrets.app)
+    .env("THRIVE_DEMO_PASSWORD", &cluster.secrets.demo);
     if seed {
         cmd.arg("--seed-demo");
     }
@@ -111,7 +118,13 @@ fn provision(api: &Path, cluster: &Cluster, database: &str, seed: bool) -> Resul
         .collect())
 }
 
-fn serve_command(api: &Path, cluster: &Cluster, database: &str, addr: &str, dist: &Path) -> Command {
+fn serve_command(
+    api: &Path,
+    cluster: &Cluster,
+    database: &str,
+    addr: &str,
+    dist: &Path,
+) -> Command {
     let mut cmd = Command::new(api);
     cmd.arg("serve")
         .env("DATABASE_URL", cluster.app_url(database))
@@ -135,8 +148,14 @@ fn run() -> Result<()> {
     build_spa(&dist)?;
 
     let addr = std::env::var("THRIVE_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
-    println!("\nThrive is starting at http://{addr}/  (ready in {:.0?})", started.elapsed());
-    println!("Demo sign-ins — password for every account: {}", cluster.secrets.demo);
+    println!(
+        "\nThrive is starting at http://{addr}/  (ready in {:.0?})",
+        started.elapsed()
+    );
+    println!(
+        "Demo sign-ins — password for every account: {}",
+        cluster.secrets.demo
+    );
     println!("  (kept in {})", cluster.secrets_path.display());
     for login in &logins {
         let cols: Vec<&str> = login.split('\t').collect();
@@ -204,7 +223,13 @@ fn test() -> Result<()> {
     step("wasm tests (crates/domain compiled to wasm32, run by wasm-bindgen-test-runner)");
     let mut cmd = cargo();
     cmd.current_dir(root())
-        .args(["test", "-p", "thrive-domain", "--target", "wasm32-unknown-unknown"])
+        .args([
+            "test",
+            "-p",
+            "thrive-domain",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
         .env(
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
             tools::cargo_bin("wasm-bindgen-test-runner"),

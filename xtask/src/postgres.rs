@@ -31,12 +31,22 @@ impl Secrets {
                     .find_map(|l| l.strip_prefix(&format!("{k}=")).map(str::to_owned))
                     .with_context(|| format!("{k} missing from {}", path.display()))
             };
-            return Ok(Self { admin: get("ADMIN")?, owner: get("OWNER")?, app: get("APP")?, demo: get("DEMO")? });
+            return Ok(Self {
+                admin: get("ADMIN")?,
+                owner: get("OWNER")?,
+                app: get("APP")?,
+                demo: get("DEMO")?,
+            });
         }
         let random = || Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
         // Demo password: meets the policy (upper, lower, digit, symbol, ≥12) and is not breached.
         let demo = format!("Thrive-{}-{}!7a", &random()[..6], &random()[..6]);
-        let secrets = Self { admin: random(), owner: random(), app: random(), demo };
+        let secrets = Self {
+            admin: random(),
+            owner: random(),
+            app: random(),
+            demo,
+        };
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
@@ -81,7 +91,11 @@ fn pg_bindir() -> Result<PathBuf> {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }
 
 impl PrivateCluster {
@@ -109,20 +123,36 @@ impl PrivateCluster {
 
 impl Cluster {
     pub fn private(dir: &Path, port: u16) -> Result<Self> {
-        let port = std::env::var("THRIVE_PG_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(port);
+        let port = std::env::var("THRIVE_PG_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(port);
         let secrets_path = dir.join("secrets.env");
         let secrets = Secrets::load_or_create(&secrets_path)?;
         let as_postgres = is_root();
-        let pc = PrivateCluster { bin: pg_bindir()?, data: dir.join("pgdata"), as_postgres };
+        let pc = PrivateCluster {
+            bin: pg_bindir()?,
+            data: dir.join("pgdata"),
+            as_postgres,
+        };
         let sockets = dir.join("sockets");
         if !pc.data.join("PG_VERSION").exists() {
-            eprintln!("creating a private PostgreSQL cluster in {}", pc.data.display());
+            eprintln!(
+                "creating a private PostgreSQL cluster in {}",
+                pc.data.display()
+            );
             fs::create_dir_all(&pc.data)?;
             fs::create_dir_all(&sockets)?;
             let pwfile = dir.join("admin.pw");
             fs::write(&pwfile, &secrets.admin)?;
             if as_postgres {
-                status(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&pc.data).arg(&sockets).arg(&pwfile))?;
+                status(
+                    Command::new("chown")
+                        .args(["-R", "postgres:postgres"])
+                        .arg(&pc.data)
+                        .arg(&sockets)
+                        .arg(&pwfile),
+                )?;
                 // The postgres user must be able to reach the data directory.
                 let mut p = dir.to_path_buf();
                 while let Some(parent) = p.parent().map(Path::to_path_buf) {
@@ -140,7 +170,15 @@ impl Cluster {
                 .cmd("initdb")
                 .args(["-D"])
                 .arg(&pc.data)
-                .args(["-U", "thrive_admin", "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"])
+                .args([
+                    "-U",
+                    "thrive_admin",
+                    "--auth-local=scram-sha-256",
+                    "--auth-host=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ])
                 .arg(format!("--pwfile={}", pwfile.display()))
                 .output()
                 .context("running initdb")?;
@@ -160,35 +198,79 @@ impl Cluster {
                 "-p {port} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200 -c fsync=off -c shared_buffers=128MB",
                 sockets.display()
             );
-            status(pc.cmd("pg_ctl").args(["start", "-w", "-t", "60", "-D"]).arg(&pc.data).args(["-l"]).arg(&log).args(["-o", &opts]))
-                .with_context(|| format!("starting PostgreSQL (log: {})", log.display()))?;
+            status(
+                pc.cmd("pg_ctl")
+                    .args(["start", "-w", "-t", "60", "-D"])
+                    .arg(&pc.data)
+                    .args(["-l"])
+                    .arg(&log)
+                    .args(["-o", &opts]),
+            )
+            .with_context(|| format!("starting PostgreSQL (log: {})", log.display()))?;
         }
-        let admin_url = format!("postgres://thrive_admin:{}@127.0.0.1:{port}/postgres", secrets.admin);
-        Ok(Self { admin_url, secrets, secrets_path, host: "127.0.0.1".into(), port, private: Some(pc) })
+        let admin_url = format!(
+            "postgres://thrive_admin:{}@127.0.0.1:{port}/postgres",
+            secrets.admin
+        );
+        Ok(Self {
+            admin_url,
+            secrets,
+            secrets_path,
+            host: "127.0.0.1".into(),
+            port,
+            private: Some(pc),
+        })
     }
 
     /// Use the caller's server: `url` must be an administrator connection (it creates roles).
     pub fn external(url: &str, dir: &Path) -> Result<Self> {
         let secrets_path = dir.join("secrets.env");
         let secrets = Secrets::load_or_create(&secrets_path)?;
-        let after_scheme = url.split_once("://").map(|(_, r)| r).context("DATABASE_URL must be a postgres:// URL")?;
-        let host_part = after_scheme.rsplit_once('@').map(|(_, h)| h).unwrap_or(after_scheme);
+        let after_scheme = url
+            .split_once("://")
+            .map(|(_, r)| r)
+            .context("DATABASE_URL must be a postgres:// URL")?;
+        let host_part = after_scheme
+            .rsplit_once('@')
+            .map(|(_, h)| h)
+            .unwrap_or(after_scheme);
         let host_port = host_part.split(['/', '?']).next().unwrap_or("localhost");
         let (host, port) = match host_port.rsplit_once(':') {
             Some((h, p)) => (h.to_owned(), p.parse().unwrap_or(5432)),
             None => (host_port.to_owned(), 5432),
         };
-        Ok(Self { admin_url: url.to_owned(), secrets, secrets_path, host, port, private: None })
+        Ok(Self {
+            admin_url: url.to_owned(),
+            secrets,
+            secrets_path,
+            host,
+            port,
+            private: None,
+        })
     }
 
     /// The API's connection to `database`, as thrive_app.
     pub fn app_url(&self, database: &str) -> String {
-        format!("postgres://thrive_app:{}@{}:{}/{database}", self.secrets.app, self.host, self.port)
+        format!(
+            "postgres://thrive_app:{}@{}:{}/{database}",
+            self.secrets.app, self.host, self.port
+        )
     }
 
     fn psql(&self, sql: &str) -> Result<String> {
         let out = Command::new("psql")
-            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", &self.admin_url, "-c", sql])
+            .args([
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &self.admin_url,
+                "-c",
+                sql,
+            ])
             .output()
             .context("running psql")?;
         if !out.status.success() {
@@ -204,7 +286,9 @@ impl Cluster {
 
     /// Databases left by earlier test runs that stopped before cleaning up.
     pub fn drop_databases_like(&self, pattern: &str) -> Result<()> {
-        let names = self.psql(&format!("select datname from pg_database where datname like '{pattern}'"))?;
+        let names = self.psql(&format!(
+            "select datname from pg_database where datname like '{pattern}'"
+        ))?;
         for name in names.lines().filter(|n| !n.is_empty()) {
             self.drop_database(name)?;
         }
@@ -213,7 +297,11 @@ impl Cluster {
 
     pub fn stop_if_private(&self) -> Result<()> {
         if let Some(pc) = &self.private {
-            status(pc.cmd("pg_ctl").args(["stop", "-m", "fast", "-D"]).arg(&pc.data))?;
+            status(
+                pc.cmd("pg_ctl")
+                    .args(["stop", "-m", "fast", "-D"])
+                    .arg(&pc.data),
+            )?;
         }
         Ok(())
     }

@@ -101,7 +101,9 @@ impl ErrorBody {
             StatusCode::METHOD_NOT_ALLOWED => {
                 ("method_not_allowed", "That method is not allowed here.")
             }
-            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large."),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ("payload_too_large", "The request body is too large.")
+            }
             StatusCode::UNSUPPORTED_MEDIA_TYPE => (
                 "unsupported_media_type",
                 "Send the request body as application/json.",
@@ -149,13 +151,16 @@ impl IntoResponse for ApiError {
             },
             ApiError::InvalidCredentials => ErrorBody {
                 error: "invalid_credentials",
-                message: "Those details did not work. Check your email and password, or try again later.".into(),
+                message:
+                    "Those details did not work. Check your email and password, or try again later."
+                        .into(),
                 fields: None,
                 request_id: None,
             },
             ApiError::InvalidGrant => ErrorBody {
                 error: "invalid_grant",
-                message: "That sign-in has expired or was already used. Please sign in again.".into(),
+                message: "That sign-in has expired or was already used. Please sign in again."
+                    .into(),
                 fields: None,
                 request_id: None,
             },

@@ -16,7 +16,9 @@ const USAGE: &str = "usage:
       Creates the roles and the database if missing and applies migrations as thrive_owner.";
 
 fn secret_env(name: &str) -> Result<SecretString> {
-    Ok(std::env::var(name).with_context(|| format!("{name} must be set"))?.into())
+    Ok(std::env::var(name)
+        .with_context(|| format!("{name} must be set"))?
+        .into())
 }
 
 #[tokio::main]

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use thrive_domain::password::{check_rules, PasswordProblem};
@@ -21,8 +23,10 @@ static BREACHED: LazyLock<HashSet<String>> = LazyLock::new(|| {
 /// A hash verified when the email is unknown or the account locked, so every failed sign-in
 /// costs the same argon2 work and the three failure kinds share one timing class.
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
-    hash(&SecretString::from("dummy-password-for-timing-equalisation"))
-        .unwrap_or_else(|_| String::from("$argon2id$v=19$m=19456,t=2,p=1$invalid$invalid"))
+    hash(&SecretString::from(
+        "dummy-password-for-timing-equalisation",
+    ))
+    .unwrap_or_else(|_| String::from("$argon2id$v=19$m=19456,t=2,p=1$invalid$invalid"))
 });
 
 /// OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane.
@@ -72,7 +76,9 @@ mod tests {
 
     #[test]
     fn breached_list_ships_at_least_100k_entries() {
-        let lines = include_str!("../data/breached-passwords.txt").lines().count();
+        let lines = include_str!("../data/breached-passwords.txt")
+            .lines()
+            .count();
         assert!(lines >= 100_000, "{lines}");
         // Case variants ("password", "Password") collapse into one entry when compared.
         assert!(BREACHED.len() > 95_000, "{}", BREACHED.len());
@@ -97,7 +103,10 @@ mod tests {
             // Case does not rescue a breached password.
             ("xxPA33BQ.adna", &[Breached]),
             // Breached and failing rules: every problem is reported.
-            ("password", &[TooShort, NoUppercase, NoDigit, NoSymbol, Breached]),
+            (
+                "password",
+                &[TooShort, NoUppercase, NoDigit, NoSymbol, Breached],
+            ),
             ("Password1", &[TooShort, NoSymbol, Breached]),
         ];
         for (candidate, expected) in cases {
@@ -114,7 +123,10 @@ mod tests {
         assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
         assert_ne!(a, b, "salted");
         assert!(verify(&pw, Some(&a)));
-        assert!(!verify(&SecretString::from("quiet-lantern-orchard-47"), Some(&a)));
+        assert!(!verify(
+            &SecretString::from("quiet-lantern-orchard-47"),
+            Some(&a)
+        ));
         assert!(!verify(&pw, None), "the dummy hash never admits anyone");
         assert!(!verify(&pw, Some("not a phc string")));
     }

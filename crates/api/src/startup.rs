@@ -49,7 +49,11 @@ impl Application {
         Self::with_router(addr, state.clone(), http::app(state)).await
     }
 
-    pub async fn with_router(addr: std::net::SocketAddr, state: AppState, router: Router) -> Result<Self> {
+    pub async fn with_router(
+        addr: std::net::SocketAddr,
+        state: AppState,
+        router: Router,
+    ) -> Result<Self> {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;

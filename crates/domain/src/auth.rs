@@ -48,16 +48,14 @@ pub struct Me {
 /// A PKCE verifier: 43 to 128 characters from the unreserved set (RFC 7636 §4.1).
 pub fn is_valid_code_verifier(v: &str) -> bool {
     (43..=128).contains(&v.len())
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 /// An S256 challenge is the unpadded base64url of a SHA-256 digest: exactly 43 characters.
 pub fn is_valid_s256_challenge(c: &str) -> bool {
     c.len() == 43
-        && c
-            .bytes()
+        && c.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
 
@@ -102,7 +100,15 @@ mod tests {
             normalise_email("  Amara.Okafor@Example.ORG "),
             Some("amara.okafor@example.org".into())
         );
-        for bad in ["", "nobody", "@example.org", "a@b", "a@.org", "a b@example.org", "a@b@c.org"] {
+        for bad in [
+            "",
+            "nobody",
+            "@example.org",
+            "a@b",
+            "a@.org",
+            "a b@example.org",
+            "a@b@c.org",
+        ] {
             assert_eq!(normalise_email(bad), None, "{bad}");
         }
     }

@@ -215,7 +215,10 @@ permissions! {
 impl Permission {
     /// Actions belonging to one tool, in catalogue order.
     pub fn for_tool(tool: Tool) -> impl Iterator<Item = Permission> {
-        Permission::ALL.iter().copied().filter(move |p| p.tool() == tool)
+        Permission::ALL
+            .iter()
+            .copied()
+            .filter(move |p| p.tool() == tool)
     }
 }
 
@@ -276,43 +279,45 @@ impl DefaultRole {
             DefaultRole::Administrator => true,
             // Managers run the service but do not close the organisation's account.
             DefaultRole::RegisteredManager => !matches!(p, OrganisationRequestClosure),
-            DefaultRole::SeniorCarer => matches!(
-                p.tool(),
-                Tool::CareNotes
-                    | Tool::CarePlans
-                    | Tool::RiskAssessments
-                    | Tool::BodyMaps
-                    | Tool::Medication
-                    | Tool::Handovers
-                    | Tool::Observations
-                    | Tool::Assistant
-            ) && !matches!(
-                p,
-                CareNotesSignOff
-                    | CareNotesReturn
-                    | CareNotesAmend
-                    | CarePlansSignOff
-                    | CarePlansArchive
-                    | RiskAssessmentsSignOff
-                    | RiskAssessmentsArchive
-                    | BodyMapsDelete
-                    | BodyMapPhotosDelete
-                    | MedicationPrescribe
-                    | MedicationUpdatePrescription
-                    | MedicationDiscontinue
-                    | ObservationsDelete
-            ) || matches!(
-                p,
-                ServiceUsersView
-                    | ServiceUsersViewAll
-                    | ServiceUsersUpdate
-                    | IncidentsView
-                    | IncidentsReport
-                    | IncidentsUpdate
-                    | StaffView
-                    | AssignmentsView
-                    | OrganisationView
-            ),
+            DefaultRole::SeniorCarer => {
+                matches!(
+                    p.tool(),
+                    Tool::CareNotes
+                        | Tool::CarePlans
+                        | Tool::RiskAssessments
+                        | Tool::BodyMaps
+                        | Tool::Medication
+                        | Tool::Handovers
+                        | Tool::Observations
+                        | Tool::Assistant
+                ) && !matches!(
+                    p,
+                    CareNotesSignOff
+                        | CareNotesReturn
+                        | CareNotesAmend
+                        | CarePlansSignOff
+                        | CarePlansArchive
+                        | RiskAssessmentsSignOff
+                        | RiskAssessmentsArchive
+                        | BodyMapsDelete
+                        | BodyMapPhotosDelete
+                        | MedicationPrescribe
+                        | MedicationUpdatePrescription
+                        | MedicationDiscontinue
+                        | ObservationsDelete
+                ) || matches!(
+                    p,
+                    ServiceUsersView
+                        | ServiceUsersViewAll
+                        | ServiceUsersUpdate
+                        | IncidentsView
+                        | IncidentsReport
+                        | IncidentsUpdate
+                        | StaffView
+                        | AssignmentsView
+                        | OrganisationView
+                )
+            }
             // Carers see only the people they are assigned to and record day-to-day care.
             DefaultRole::Carer => matches!(
                 p,

@@ -11,7 +11,11 @@ use crate::pkce::Pkce;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    Server { status: u16, code: String, message: String },
+    Server {
+        status: u16,
+        code: String,
+        message: String,
+    },
     #[error("Could not reach Thrive. Check the connection and try again.")]
     Network,
 }
@@ -31,12 +35,23 @@ async fn check(resp: Response) -> Result<Response, ApiError> {
     let (code, message) = body
         .map(|b| (b.error, b.message))
         .unwrap_or_else(|| ("unknown".into(), "Something went wrong.".into()));
-    Err(ApiError::Server { status, code, message })
+    Err(ApiError::Server {
+        status,
+        code,
+        message,
+    })
 }
 
 async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
-    let resp = Request::get(url).send().await.map_err(|_| ApiError::Network)?;
-    check(resp).await?.json().await.map_err(|_| ApiError::Network)
+    let resp = Request::get(url)
+        .send()
+        .await
+        .map_err(|_| ApiError::Network)?;
+    check(resp)
+        .await?
+        .json()
+        .await
+        .map_err(|_| ApiError::Network)
 }
 
 pub async fn me() -> Result<Me, ApiError> {
@@ -62,8 +77,15 @@ pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
         .send()
         .await
         .map_err(|_| ApiError::Network)?;
-    let grant: AuthorizeResponse = check(resp).await?.json().await.map_err(|_| ApiError::Network)?;
-    let exchange = TokenRequest { code: grant.code, code_verifier: pkce.verifier };
+    let grant: AuthorizeResponse = check(resp)
+        .await?
+        .json()
+        .await
+        .map_err(|_| ApiError::Network)?;
+    let exchange = TokenRequest {
+        code: grant.code,
+        code_verifier: pkce.verifier,
+    };
     let resp = Request::post("/api/auth/token")
         .json(&exchange)
         .map_err(|_| ApiError::Network)?
@@ -75,6 +97,9 @@ pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
 }
 
 pub async fn logout() -> Result<(), ApiError> {
-    let resp = Request::post("/api/auth/logout").send().await.map_err(|_| ApiError::Network)?;
+    let resp = Request::post("/api/auth/logout")
+        .send()
+        .await
+        .map_err(|_| ApiError::Network)?;
     check(resp).await.map(|_| ())
 }

@@ -36,7 +36,11 @@ pub async fn begin_as(
 
 /// The API's pool, connecting as `thrive_app`. Connections are checked before use so a stale
 /// connection after a database restart is replaced rather than handed to a request.
-pub fn connect_lazy(url: &str, size: u32, acquire_timeout: Duration) -> Result<PgPool, sqlx::Error> {
+pub fn connect_lazy(
+    url: &str,
+    size: u32,
+    acquire_timeout: Duration,
+) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?.application_name("thrive-api");
     Ok(PgPoolOptions::new()
         .max_connections(size)

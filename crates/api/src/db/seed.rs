@@ -26,7 +26,10 @@ impl SeededOrganization {
     }
 }
 
-pub async fn create_organization(conn: &mut PgConnection, name: &str) -> Result<SeededOrganization> {
+pub async fn create_organization(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<SeededOrganization> {
     let id: Uuid = sqlx::query_scalar("insert into organizations (name) values ($1) returning id")
         .bind(name)
         .fetch_one(&mut *conn)
@@ -56,7 +59,11 @@ pub async fn create_organization(conn: &mut PgConnection, name: &str) -> Result<
         .await?;
         roles.insert(role.name(), role_id);
     }
-    Ok(SeededOrganization { id, name: name.to_owned(), roles })
+    Ok(SeededOrganization {
+        id,
+        name: name.to_owned(),
+        roles,
+    })
 }
 
 /// A user with a password and a membership in `org` holding `role_id`.
@@ -115,7 +122,12 @@ pub async fn create_service_user(
     .await?)
 }
 
-pub async fn assign(conn: &mut PgConnection, org: Uuid, user: Uuid, service_user: Uuid) -> Result<()> {
+pub async fn assign(
+    conn: &mut PgConnection,
+    org: Uuid,
+    user: Uuid,
+    service_user: Uuid,
+) -> Result<()> {
     sqlx::query(
         "insert into staff_assignments (organization_id, user_id, service_user_id) values ($1, $2, $3)",
     )
@@ -151,7 +163,11 @@ const DEMO: [DemoOrg; 2] = [
         domain: "meadowbank.example",
         staff: [
             ("admin", DefaultRole::Administrator, "Amara Okafor"),
-            ("manager", DefaultRole::RegisteredManager, "Graham Whitfield"),
+            (
+                "manager",
+                DefaultRole::RegisteredManager,
+                "Graham Whitfield",
+            ),
             ("senior", DefaultRole::SeniorCarer, "Priya Sharma"),
             ("carer1", DefaultRole::Carer, "Tomasz Nowak"),
             ("carer2", DefaultRole::Carer, "Bethan Jones"),
@@ -194,10 +210,11 @@ const CARER_ASSIGNMENTS: [(&str, [usize; 3]); 2] = [("carer1", [0, 1, 2]), ("car
 /// Seed the two demo organisations unless they exist. Every demo account gets `password`.
 /// Returns the sign-ins either way.
 pub async fn seed_demo(conn: &mut PgConnection, password: &SecretString) -> Result<Vec<DemoLogin>> {
-    let exists: bool = sqlx::query_scalar("select exists (select 1 from organizations where name = $1)")
-        .bind(DEMO[0].name)
-        .fetch_one(&mut *conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from organizations where name = $1)")
+            .bind(DEMO[0].name)
+            .fetch_one(&mut *conn)
+            .await?;
     let mut logins = Vec::new();
     let hash = if exists {
         String::new()
@@ -206,7 +223,11 @@ pub async fn seed_demo(conn: &mut PgConnection, password: &SecretString) -> Resu
     };
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     for demo in &DEMO {
-        let org = if exists { None } else { Some(create_organization(&mut tx, demo.name).await?) };
+        let org = if exists {
+            None
+        } else {
+            Some(create_organization(&mut tx, demo.name).await?)
+        };
         let mut residents = Vec::new();
         if let Some(org) = &org {
             for (given, family, room) in demo.residents {
@@ -221,7 +242,9 @@ pub async fn seed_demo(conn: &mut PgConnection, password: &SecretString) -> Resu
                 .map(|(_, idx)| idx.to_vec())
                 .unwrap_or_default();
             if let Some(org) = &org {
-                let user = create_staff(&mut tx, org.id, org.role(role), &email, display_name, &hash).await?;
+                let user =
+                    create_staff(&mut tx, org.id, org.role(role), &email, display_name, &hash)
+                        .await?;
                 for &i in &assigned_idx {
                     assign(&mut tx, org.id, user, residents[i]).await?;
                 }

@@ -23,15 +23,22 @@ pub async fn ensure_roles(admin: &mut PgConnection, passwords: &RolePasswords) -
         .execute(include_str!("roles.sql"))
         .await
         .context("creating the thrive roles")?;
-    for (role, password) in [("thrive_owner", &passwords.owner), ("thrive_app", &passwords.app)] {
+    for (role, password) in [
+        ("thrive_owner", &passwords.owner),
+        ("thrive_app", &passwords.app),
+    ] {
         // ALTER ROLE takes no bind parameters; quote with format(%L) server-side instead of
         // splicing the secret into SQL text ourselves.
-        let statement: String = sqlx::query_scalar("select format('alter role %I password %L', $1::text, $2::text)")
-            .bind(role)
-            .bind(password.expose_secret())
-            .fetch_one(&mut *admin)
-            .await?;
-        admin.execute(statement.as_str()).await.with_context(|| format!("setting the {role} password"))?;
+        let statement: String =
+            sqlx::query_scalar("select format('alter role %I password %L', $1::text, $2::text)")
+                .bind(role)
+                .bind(password.expose_secret())
+                .fetch_one(&mut *admin)
+                .await?;
+        admin
+            .execute(statement.as_str())
+            .await
+            .with_context(|| format!("setting the {role} password"))?;
     }
     Ok(())
 }
@@ -39,16 +46,21 @@ pub async fn ensure_roles(admin: &mut PgConnection, passwords: &RolePasswords) -
 /// Create `database` owned by thrive_owner if it does not exist, and lock it down so only the
 /// Thrive roles can connect.
 pub async fn ensure_database(admin: &mut PgConnection, database: &str) -> Result<()> {
-    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-        .bind(database)
-        .fetch_one(&mut *admin)
-        .await?;
-    if !exists {
-        let create: String = sqlx::query_scalar("select format('create database %I owner thrive_owner', $1::text)")
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
             .bind(database)
             .fetch_one(&mut *admin)
             .await?;
-        admin.execute(create.as_str()).await.context("creating the database")?;
+    if !exists {
+        let create: String =
+            sqlx::query_scalar("select format('create database %I owner thrive_owner', $1::text)")
+                .bind(database)
+                .fetch_one(&mut *admin)
+                .await?;
+        admin
+            .execute(create.as_str())
+            .await
+            .context("creating the database")?;
     }
     let grants: String = sqlx::query_scalar(
         "select format('revoke all on database %1$I from public; grant connect, temporary on database %1$I to thrive_app', $1::text)",
@@ -75,16 +87,26 @@ pub async fn provision(admin_url: &str, database: &str, passwords: &RolePassword
     ensure_roles(&mut admin, passwords).await?;
     ensure_database(&mut admin, database).await?;
     admin.close().await?;
-    let mut owner = PgConnection::connect_with(&role_options(&admin_options, database, "thrive_owner", &passwords.owner))
-        .await
-        .context("connecting as thrive_owner")?;
+    let mut owner = PgConnection::connect_with(&role_options(
+        &admin_options,
+        database,
+        "thrive_owner",
+        &passwords.owner,
+    ))
+    .await
+    .context("connecting as thrive_owner")?;
     migrate(&mut owner).await?;
     owner.close().await?;
     Ok(())
 }
 
 /// Connection options for `role` on `database`, on the same server as `base`.
-pub fn role_options(base: &PgConnectOptions, database: &str, role: &str, password: &SecretString) -> PgConnectOptions {
+pub fn role_options(
+    base: &PgConnectOptions,
+    database: &str,
+    role: &str,
+    password: &SecretString,
+) -> PgConnectOptions {
     base.clone()
         .database(database)
         .username(role)

@@ -18,8 +18,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use thrive_domain::auth::{
-    is_valid_code_verifier, is_valid_s256_challenge, normalise_email, AuthorizeRequest, AuthorizeResponse, Me,
-    TokenRequest,
+    is_valid_code_verifier, is_valid_s256_challenge, normalise_email, AuthorizeRequest,
+    AuthorizeResponse, Me, TokenRequest,
 };
 use thrive_domain::password::MAX_LENGTH;
 use thrive_domain::Permission;
@@ -46,12 +46,21 @@ fn random_secret() -> String {
 }
 
 #[tracing::instrument(skip_all)]
-async fn authorize(State(state): State<AppState>, AppJson(req): AppJson<AuthorizeRequest>) -> Result<impl IntoResponse> {
+async fn authorize(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<AuthorizeRequest>,
+) -> Result<impl IntoResponse> {
     if req.code_challenge_method != "S256" {
-        return Err(ApiError::field("code_challenge_method", "Only S256 is supported."));
+        return Err(ApiError::field(
+            "code_challenge_method",
+            "Only S256 is supported.",
+        ));
     }
     if !is_valid_s256_challenge(&req.code_challenge) {
-        return Err(ApiError::field("code_challenge", "Must be an S256 code challenge."));
+        return Err(ApiError::field(
+            "code_challenge",
+            "Must be an S256 code challenge.",
+        ));
     }
     let password = SecretString::from(req.password);
     let now = state.clock.now();
@@ -74,7 +83,14 @@ async fn authorize(State(state): State<AppState>, AppJson(req): AppJson<Authoriz
     };
     let verified = tokio::task::spawn_blocking(move || {
         let too_long = password.expose_secret().len() > MAX_LENGTH;
-        let ok = passwords::verify(&password, if too_long { None } else { stored_hash.as_deref() });
+        let ok = passwords::verify(
+            &password,
+            if too_long {
+                None
+            } else {
+                stored_hash.as_deref()
+            },
+        );
         ok && !too_long
     })
     .await
@@ -127,17 +143,22 @@ fn session_cookie(value: String) -> Cookie<'static> {
 }
 
 #[tracing::instrument(skip_all)]
-async fn token(State(state): State<AppState>, jar: CookieJar, AppJson(req): AppJson<TokenRequest>) -> Result<impl IntoResponse> {
+async fn token(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AppJson(req): AppJson<TokenRequest>,
+) -> Result<impl IntoResponse> {
     if !is_valid_code_verifier(&req.code_verifier) || req.code.len() != 43 {
         return Err(ApiError::InvalidGrant);
     }
     let now = state.clock.now();
-    let grant: Option<(Option<Uuid>, Option<Uuid>, Option<String>)> =
-        sqlx::query_as("select user_id, membership_id, code_challenge from auth.consume_code($1, $2)")
-            .bind(secret_hash(&req.code))
-            .bind(now)
-            .fetch_optional(&state.pool)
-            .await?;
+    let grant: Option<(Option<Uuid>, Option<Uuid>, Option<String>)> = sqlx::query_as(
+        "select user_id, membership_id, code_challenge from auth.consume_code($1, $2)",
+    )
+    .bind(secret_hash(&req.code))
+    .bind(now)
+    .fetch_optional(&state.pool)
+    .await?;
     let Some((Some(user_id), Some(membership_id), Some(challenge))) = grant else {
         tracing::info!("code exchange refused: unknown, spent or expired code");
         return Err(ApiError::InvalidGrant);
@@ -186,17 +207,18 @@ async fn logout(State(state): State<AppState>, jar: CookieJar) -> Result<impl In
 
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>> {
     let mut tx = caller.begin(&state).await?;
-    let (email, display_name, organization_name, role_name): (String, String, String, String) = sqlx::query_as(
-        "select u.email, u.display_name, o.name, r.name
+    let (email, display_name, organization_name, role_name): (String, String, String, String) =
+        sqlx::query_as(
+            "select u.email, u.display_name, o.name, r.name
            from memberships m
            join users u on u.id = m.user_id
            join organizations o on o.id = m.organization_id
            join roles r on r.id = m.role_id
           where m.id = $1",
-    )
-    .bind(caller.membership_id)
-    .fetch_one(&mut *tx)
-    .await?;
+        )
+        .bind(caller.membership_id)
+        .fetch_one(&mut *tx)
+        .await?;
     let keys: Vec<String> = sqlx::query_scalar(
         "select rp.permission_key from role_permissions rp
            join memberships m on m.role_id = rp.role_id
@@ -213,7 +235,10 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>> {
         organization_id: caller.identity.organization_id,
         organization_name,
         role_name,
-        permissions: keys.iter().filter_map(|k| k.parse::<Permission>().ok()).collect(),
+        permissions: keys
+            .iter()
+            .filter_map(|k| k.parse::<Permission>().ok())
+            .collect(),
         idle_timeout_secs: state.auth.idle_timeout.whole_seconds().unsigned_abs(),
     }))
 }

@@ -71,7 +71,11 @@ impl Caller {
 
     /// 403 unless the caller's role allows `action`, asked of the same function the policies
     /// use, inside the request's transaction. The policies enforce it again regardless.
-    pub async fn require(&self, tx: &mut Transaction<'static, Postgres>, action: Permission) -> Result<()> {
+    pub async fn require(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        action: Permission,
+    ) -> Result<()> {
         let allowed: bool = sqlx::query_scalar("select app.has_permission($1)")
             .bind(action.key())
             .fetch_one(&mut **tx)
@@ -107,11 +111,16 @@ impl FromRequestParts<AppState> for Caller {
         .fetch_optional(&state.pool)
         .await?;
         match row {
-            Some((Some(session_id), Some(user_id), Some(organization_id), Some(membership_id))) => Ok(Caller {
-                identity: Identity { user_id, organization_id },
-                session_id,
-                membership_id,
-            }),
+            Some((Some(session_id), Some(user_id), Some(organization_id), Some(membership_id))) => {
+                Ok(Caller {
+                    identity: Identity {
+                        user_id,
+                        organization_id,
+                    },
+                    session_id,
+                    membership_id,
+                })
+            }
             _ => Err(ApiError::Unauthenticated),
         }
     }

@@ -7,8 +7,8 @@ pub mod headers;
 pub mod service_users;
 
 use axum::http::{HeaderName, StatusCode};
-use axum::routing::get;
 use axum::response::IntoResponse;
+use axum::routing::get;
 use axum::{middleware, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;

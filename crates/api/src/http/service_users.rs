@@ -17,8 +17,14 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/service-users", get(list))
         .route("/service-users/{id}", get(show))
-        .route("/service-users/{id}/assignments", axum::routing::post(assign))
-        .route("/service-users/{id}/assignments/{user_id}", delete(unassign))
+        .route(
+            "/service-users/{id}/assignments",
+            axum::routing::post(assign),
+        )
+        .route(
+            "/service-users/{id}/assignments/{user_id}",
+            delete(unassign),
+        )
 }
 
 #[derive(sqlx::FromRow)]
@@ -53,9 +59,14 @@ const COLUMNS: &str = "id, given_name, family_name, preferred_name, room, status
 
 /// The service users the caller may see: all of them with `service_users.view_all`, otherwise
 /// only those assigned to them. The WHERE clause has no filter of ours: RLS decides.
-async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<ServiceUserSummary>>> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<ServiceUserSummary>>> {
     let mut tx = caller.begin(&state).await?;
-    caller.require(&mut tx, Permission::ServiceUsersView).await?;
+    caller
+        .require(&mut tx, Permission::ServiceUsersView)
+        .await?;
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "select {COLUMNS} from service_users order by family_name, given_name, id limit 500"
     ))
@@ -65,23 +76,32 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
-async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> Result<Json<ServiceUserSummary>> {
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<ServiceUserSummary>> {
     let mut tx = caller.begin(&state).await?;
-    caller.require(&mut tx, Permission::ServiceUsersView).await?;
-    let row: Row = sqlx::query_as(&format!("select {COLUMNS} from service_users where id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    caller
+        .require(&mut tx, Permission::ServiceUsersView)
+        .await?;
+    let row: Row = sqlx::query_as(&format!(
+        "select {COLUMNS} from service_users where id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(ApiError::NotFound)?;
     tx.commit().await?;
     Ok(Json(row.into()))
 }
 
 async fn visible(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<()> {
-    let seen: bool = sqlx::query_scalar("select exists (select 1 from service_users where id = $1)")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let seen: bool =
+        sqlx::query_scalar("select exists (select 1 from service_users where id = $1)")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
     if seen {
         Ok(())
     } else {
@@ -96,7 +116,9 @@ async fn assign(
     AppJson(req): AppJson<AssignStaffRequest>,
 ) -> Result<StatusCode> {
     let mut tx = caller.begin(&state).await?;
-    caller.require(&mut tx, Permission::AssignmentsCreate).await?;
+    caller
+        .require(&mut tx, Permission::AssignmentsCreate)
+        .await?;
     visible(&mut tx, id).await?;
     let result = sqlx::query(
         "insert into staff_assignments (organization_id, user_id, service_user_id)
@@ -112,7 +134,10 @@ async fn assign(
             return Err(ApiError::Conflict("That staff member is already assigned."))
         }
         Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-            return Err(ApiError::field("user_id", "Not a member of this organisation."))
+            return Err(ApiError::field(
+                "user_id",
+                "Not a member of this organisation.",
+            ))
         }
         Err(e) => return Err(e.into()),
     }
@@ -126,13 +151,16 @@ async fn unassign(
     Path((id, user_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode> {
     let mut tx = caller.begin(&state).await?;
-    caller.require(&mut tx, Permission::AssignmentsDelete).await?;
-    let removed = sqlx::query("delete from staff_assignments where service_user_id = $1 and user_id = $2")
-        .bind(id)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    caller
+        .require(&mut tx, Permission::AssignmentsDelete)
+        .await?;
+    let removed =
+        sqlx::query("delete from staff_assignments where service_user_id = $1 and user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     if removed == 0 {
         return Err(ApiError::NotFound);
     }

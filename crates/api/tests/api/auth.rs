@@ -24,26 +24,45 @@ async fn five_failures_within_five_minutes_lock_the_account_and_all_failures_loo
     let email = world.a.email("carer1");
     let (_, challenge) = pkce_pair();
 
-    let unknown = comparable(app.authorize("nobody@nowhere.example", PASSWORD, &challenge).await).await;
+    let unknown = comparable(
+        app.authorize("nobody@nowhere.example", PASSWORD, &challenge)
+            .await,
+    )
+    .await;
     let wrong = comparable(app.authorize(email, "Wrong-Password-123", &challenge).await).await;
     assert_eq!(unknown.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(unknown, wrong, "unknown email and wrong password answer alike");
+    assert_eq!(
+        unknown, wrong,
+        "unknown email and wrong password answer alike"
+    );
 
     for _ in 0..4 {
         app.clock.advance(Duration::seconds(30));
-        assert_eq!(comparable(app.authorize(email, "Wrong-Password-123", &challenge).await).await, wrong);
+        assert_eq!(
+            comparable(app.authorize(email, "Wrong-Password-123", &challenge).await).await,
+            wrong
+        );
     }
     // Five failures within five minutes: now even the right password is refused, identically.
     let locked = comparable(app.authorize(email, PASSWORD, &challenge).await).await;
-    assert_eq!(locked, wrong, "a locked account answers like a wrong password");
+    assert_eq!(
+        locked, wrong,
+        "a locked account answers like a wrong password"
+    );
 
     // The lock is in PostgreSQL, so it holds for another API instance on the same database.
-    let failures: i64 = sqlx::query_scalar("select count(*) from auth.lockouts").fetch_one(&app.db.admin).await.expect("q");
+    let failures: i64 = sqlx::query_scalar("select count(*) from auth.lockouts")
+        .fetch_one(&app.db.admin)
+        .await
+        .expect("q");
     assert_eq!(failures, 1);
 
     // It lifts after the lockout period.
     app.clock.advance(Duration::minutes(16));
-    assert_eq!(app.authorize(email, PASSWORD, &challenge).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.authorize(email, PASSWORD, &challenge).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -53,10 +72,18 @@ async fn failures_spread_beyond_five_minutes_do_not_lock() {
     let email = world.a.email("carer1");
     let (_, challenge) = pkce_pair();
     for _ in 0..8 {
-        assert_eq!(app.authorize(email, "Wrong-Password-123", &challenge).await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.authorize(email, "Wrong-Password-123", &challenge)
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
         app.clock.advance(Duration::seconds(80));
     }
-    assert_eq!(app.authorize(email, PASSWORD, &challenge).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.authorize(email, PASSWORD, &challenge).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -69,8 +96,12 @@ async fn sessions_end_after_thirty_idle_minutes() {
         app.clock.advance(Duration::minutes(29));
         assert_eq!(app.get("/api/me", &cookie).await.status(), StatusCode::OK);
     }
-    app.clock.advance(Duration::minutes(30) + Duration::seconds(1));
-    assert_eq!(app.get("/api/me", &cookie).await.status(), StatusCode::UNAUTHORIZED);
+    app.clock
+        .advance(Duration::minutes(30) + Duration::seconds(1));
+    assert_eq!(
+        app.get("/api/me", &cookie).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -82,10 +113,17 @@ async fn sessions_end_at_their_absolute_lifetime_however_active() {
     while elapsed < Duration::hours(12) - Duration::minutes(20) {
         app.clock.advance(Duration::minutes(20));
         elapsed += Duration::minutes(20);
-        assert_eq!(app.get("/api/me", &cookie).await.status(), StatusCode::OK, "at {elapsed}");
+        assert_eq!(
+            app.get("/api/me", &cookie).await.status(),
+            StatusCode::OK,
+            "at {elapsed}"
+        );
     }
     app.clock.advance(Duration::minutes(20));
-    assert_eq!(app.get("/api/me", &cookie).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/me", &cookie).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -94,11 +132,20 @@ async fn logout_revokes_the_session_and_clears_the_cookie() {
     let world = World::seed(&app.db).await;
     let cookie = app.sign_in(world.a.email("carer1")).await;
     assert_eq!(app.get("/api/me", &cookie).await.status(), StatusCode::OK);
-    let resp = app.http.post(app.url("/api/auth/logout")).header(COOKIE, &cookie).send().await.expect("logout");
+    let resp = app
+        .http
+        .post(app.url("/api/auth/logout"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .expect("logout");
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let cleared = session_cookie(resp.headers()).expect("removal cookie");
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
-    assert_eq!(app.get("/api/me", &cookie).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/me", &cookie).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -106,8 +153,12 @@ async fn the_session_cookie_is_host_prefixed_http_only_secure_and_strict() {
     let app = TestApp::spawn().await;
     let world = World::seed(&app.db).await;
     let (verifier, challenge) = pkce_pair();
-    let code = app.authorize(world.a.email("carer1"), PASSWORD, &challenge).await.json::<Value>().await.expect("json")
-        ["code"]
+    let code = app
+        .authorize(world.a.email("carer1"), PASSWORD, &challenge)
+        .await
+        .json::<Value>()
+        .await
+        .expect("json")["code"]
         .as_str()
         .expect("code")
         .to_owned();
@@ -116,9 +167,19 @@ async fn the_session_cookie_is_host_prefixed_http_only_secure_and_strict() {
     for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
         assert!(cookie.contains(attr), "{cookie} lacks {attr}");
     }
-    assert!(!cookie.contains("Domain="), "__Host- cookies carry no Domain");
+    assert!(
+        !cookie.contains("Domain="),
+        "__Host- cookies carry no Domain"
+    );
     // The token is stored hashed: the database never holds the cookie value.
-    let value = cookie.split(';').next().expect("pair").split_once('=').expect("=").1.to_owned();
+    let value = cookie
+        .split(';')
+        .next()
+        .expect("pair")
+        .split_once('=')
+        .expect("=")
+        .1
+        .to_owned();
     let stored: i64 = sqlx::query_scalar("select count(*) from auth.sessions where encode(token_hash, 'escape') like '%' || $1 || '%'")
         .bind(&value)
         .fetch_one(&app.db.admin)
@@ -134,21 +195,37 @@ async fn every_sign_in_gets_a_new_session_and_revokes_the_one_presented() {
     let email = world.a.email("carer1");
     let first = app.sign_in(email).await;
     let (verifier, challenge) = pkce_pair();
-    let code = app.authorize(email, PASSWORD, &challenge).await.json::<Value>().await.expect("json")["code"]
+    let code = app
+        .authorize(email, PASSWORD, &challenge)
+        .await
+        .json::<Value>()
+        .await
+        .expect("json")["code"]
         .as_str()
         .expect("code")
         .to_owned();
     let resp = app.exchange(&code, &verifier, Some(&first)).await;
-    let second = session_cookie(resp.headers()).expect("cookie").split(';').next().expect("pair").to_owned();
+    let second = session_cookie(resp.headers())
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
     assert_ne!(first, second);
-    assert_eq!(app.get("/api/me", &first).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/me", &first).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(app.get("/api/me", &second).await.status(), StatusCode::OK);
 }
 
 async fn fresh_code(app: &TestApp, email: &str) -> (String, String) {
     let (verifier, challenge) = pkce_pair();
     let resp = app.authorize(email, PASSWORD, &challenge).await;
-    let code = resp.json::<Value>().await.expect("json")["code"].as_str().expect("code").to_owned();
+    let code = resp.json::<Value>().await.expect("json")["code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
     (code, verifier)
 }
 
@@ -163,7 +240,10 @@ async fn pkce_refuses_a_wrong_verifier_and_the_code_is_spent_by_the_attempt() {
     assert!(session_cookie(resp.headers()).is_none());
     assert_eq!(comparable(resp).await.1["error"], "invalid_grant");
     // Right verifier afterwards: too late, the code is gone.
-    assert_eq!(app.exchange(&code, &verifier, None).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.exchange(&code, &verifier, None).await.status(),
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[tokio::test]
@@ -171,7 +251,10 @@ async fn pkce_refuses_a_reused_code() {
     let app = TestApp::spawn().await;
     let world = World::seed(&app.db).await;
     let (code, verifier) = fresh_code(&app, world.a.email("carer1")).await;
-    assert_eq!(app.exchange(&code, &verifier, None).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.exchange(&code, &verifier, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
     let again = app.exchange(&code, &verifier, None).await;
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
     assert!(session_cookie(again.headers()).is_none());
@@ -183,7 +266,10 @@ async fn pkce_refuses_an_expired_code() {
     let world = World::seed(&app.db).await;
     let (code, verifier) = fresh_code(&app, world.a.email("carer1")).await;
     app.clock.advance(Duration::seconds(61));
-    assert_eq!(app.exchange(&code, &verifier, None).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.exchange(&code, &verifier, None).await.status(),
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[tokio::test]
@@ -193,8 +279,10 @@ async fn pkce_requires_s256() {
     let resp = app
         .http
         .post(app.url("/api/auth/authorize"))
-        .json(&serde_json::json!({"email": world.a.email("carer1"), "password": PASSWORD,
-              "code_challenge": "a".repeat(43), "code_challenge_method": "plain"}))
+        .json(
+            &serde_json::json!({"email": world.a.email("carer1"), "password": PASSWORD,
+              "code_challenge": "a".repeat(43), "code_challenge_method": "plain"}),
+        )
         .send()
         .await
         .expect("send");
@@ -211,7 +299,15 @@ async fn a_deactivated_member_cannot_sign_in_and_their_sessions_stop_working() {
         .execute(&app.db.admin)
         .await
         .expect("deactivate");
-    assert_eq!(app.get("/api/me", &cookie).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/me", &cookie).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let (_, challenge) = pkce_pair();
-    assert_eq!(app.authorize(world.a.email("carer1"), PASSWORD, &challenge).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.authorize(world.a.email("carer1"), PASSWORD, &challenge)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
 }

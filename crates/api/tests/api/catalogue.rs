@@ -50,12 +50,30 @@ async fn the_catalogue_check_catches_a_table_added_without_rls() {
         .execute(&db.owner)
         .await
         .expect("create");
-    assert_eq!(rls_problems(&db.admin).await, vec!["public.careless: row level security not enabled".to_owned()]);
-    sqlx::query("alter table careless enable row level security").execute(&db.owner).await.expect("enable");
-    assert_eq!(rls_problems(&db.admin).await, vec!["public.careless: row level security not forced".to_owned()]);
-    sqlx::query("alter table careless force row level security").execute(&db.owner).await.expect("force");
-    sqlx::query("create policy open on careless using (true)").execute(&db.owner).await.expect("policy");
-    assert_eq!(rls_problems(&db.admin).await, vec!["public.careless: policy open is unconditional".to_owned()]);
+    assert_eq!(
+        rls_problems(&db.admin).await,
+        vec!["public.careless: row level security not enabled".to_owned()]
+    );
+    sqlx::query("alter table careless enable row level security")
+        .execute(&db.owner)
+        .await
+        .expect("enable");
+    assert_eq!(
+        rls_problems(&db.admin).await,
+        vec!["public.careless: row level security not forced".to_owned()]
+    );
+    sqlx::query("alter table careless force row level security")
+        .execute(&db.owner)
+        .await
+        .expect("force");
+    sqlx::query("create policy open on careless using (true)")
+        .execute(&db.owner)
+        .await
+        .expect("policy");
+    assert_eq!(
+        rls_problems(&db.admin).await,
+        vec!["public.careless: policy open is unconditional".to_owned()]
+    );
 }
 
 #[tokio::test]
@@ -90,18 +108,31 @@ async fn the_app_role_has_no_special_powers_and_owns_nothing() {
 #[tokio::test]
 async fn the_app_role_cannot_touch_sign_in_state_directly() {
     let db = TestDb::new().await;
-    for table in ["auth.credentials", "auth.sessions", "auth.codes", "auth.login_failures", "auth.lockouts"] {
+    for table in [
+        "auth.credentials",
+        "auth.sessions",
+        "auth.codes",
+        "auth.login_failures",
+        "auth.lockouts",
+    ] {
         let err = sqlx::query(&format!("select count(*) from {table}"))
             .execute(&db.app)
             .await
             .expect_err(table);
-        assert_eq!(err.as_database_error().and_then(|d| d.code()).as_deref(), Some("42501"), "{table}");
+        assert_eq!(
+            err.as_database_error().and_then(|d| d.code()).as_deref(),
+            Some("42501"),
+            "{table}"
+        );
     }
     let err = sqlx::query("select auth.set_password(gen_random_uuid(), 'x', now())")
         .execute(&db.app)
         .await
         .expect_err("set_password is not for the API");
-    assert_eq!(err.as_database_error().and_then(|d| d.code()).as_deref(), Some("42501"));
+    assert_eq!(
+        err.as_database_error().and_then(|d| d.code()).as_deref(),
+        Some("42501")
+    );
 }
 
 #[tokio::test]
@@ -114,7 +145,10 @@ async fn the_database_knows_exactly_the_rust_permission_catalogue() {
         .into_iter()
         .collect();
     let in_rust: BTreeSet<String> = Permission::ALL.iter().map(|p| p.key().to_owned()).collect();
-    assert_eq!(in_db, in_rust, "migrations/ and crates/domain disagree on the permission catalogue");
+    assert_eq!(
+        in_db, in_rust,
+        "migrations/ and crates/domain disagree on the permission catalogue"
+    );
     let tools: Vec<(String, String)> = sqlx::query_as("select key, tool from permissions")
         .fetch_all(&db.app)
         .await

@@ -17,7 +17,9 @@ fn assert_security_headers(resp: &reqwest::Response, what: &str) {
             "{what}: header {name}"
         );
     }
-    let csp = resp.headers()["content-security-policy"].to_str().expect("csp");
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp");
     for directive in [
         "default-src 'self'",
         "connect-src 'self'",
@@ -34,7 +36,11 @@ fn assert_security_headers(resp: &reqwest::Response, what: &str) {
 async fn panicking_app() -> TestApp {
     let dir = std::env::temp_dir().join(format!("thrive-static-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("dir");
-    std::fs::write(dir.join("index.html"), "<!doctype html><title>Thrive</title>").expect("index");
+    std::fs::write(
+        dir.join("index.html"),
+        "<!doctype html><title>Thrive</title>",
+    )
+    .expect("index");
     std::fs::write(dir.join("app.js"), "export {};").expect("js");
     let extra = axum::Router::new().route(
         "/test/panic",
@@ -52,28 +58,60 @@ async fn panicking_app() -> TestApp {
 async fn every_kind_of_response_carries_the_security_headers() {
     let app = panicking_app().await;
 
-    let api = app.http.get(app.url("/api/health")).send().await.expect("api");
+    let api = app
+        .http
+        .get(app.url("/api/health"))
+        .send()
+        .await
+        .expect("api");
     assert_eq!(api.status(), StatusCode::NO_CONTENT);
     assert_security_headers(&api, "API response");
 
-    let spa = app.http.get(app.url("/app.js")).send().await.expect("spa file");
+    let spa = app
+        .http
+        .get(app.url("/app.js"))
+        .send()
+        .await
+        .expect("spa file");
     assert_eq!(spa.status(), StatusCode::OK);
     assert_security_headers(&spa, "SPA file");
 
-    let route = app.http.get(app.url("/service-users/anything")).send().await.expect("spa route");
-    assert_eq!(route.status(), StatusCode::OK, "SPA routes fall back to index.html");
+    let route = app
+        .http
+        .get(app.url("/service-users/anything"))
+        .send()
+        .await
+        .expect("spa route");
+    assert_eq!(
+        route.status(),
+        StatusCode::OK,
+        "SPA routes fall back to index.html"
+    );
     assert_security_headers(&route, "SPA route");
 
-    let missing = app.http.get(app.url("/api/no-such-thing")).send().await.expect("404");
+    let missing = app
+        .http
+        .get(app.url("/api/no-such-thing"))
+        .send()
+        .await
+        .expect("404");
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert_security_headers(&missing, "404");
     let body: Value = missing.json().await.expect("json");
     assert_eq!(body["error"], "not_found");
 
-    let failing = app.http.get(app.url("/api/test/panic")).send().await.expect("500");
+    let failing = app
+        .http
+        .get(app.url("/api/test/panic"))
+        .send()
+        .await
+        .expect("500");
     assert_eq!(failing.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_security_headers(&failing, "500");
-    let request_id = failing.headers()["x-request-id"].to_str().expect("id").to_owned();
+    let request_id = failing.headers()["x-request-id"]
+        .to_str()
+        .expect("id")
+        .to_owned();
     let body: Value = failing.json().await.expect("json");
     // A 500 says nothing but that something went wrong, and which request it was.
     assert_eq!(body["error"], "internal");
@@ -81,7 +119,15 @@ async fn every_kind_of_response_carries_the_security_headers() {
     assert_eq!(body.as_object().map(|o| o.len()), Some(3), "{body}");
 
     // The server survived the panic.
-    assert_eq!(app.http.get(app.url("/api/health")).send().await.expect("again").status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.http
+            .get(app.url("/api/health"))
+            .send()
+            .await
+            .expect("again")
+            .status(),
+        StatusCode::NO_CONTENT
+    );
 }
 
 #[tokio::test]
@@ -116,10 +162,19 @@ async fn bad_input_gets_a_clear_4xx_and_never_an_echo() {
         let resp = req.send().await.expect(what);
         assert_eq!(resp.status(), expected, "{what}");
         assert_security_headers(&resp, what);
-        let body: Value = resp.json().await.unwrap_or_else(|_| panic!("{what}: JSON error body"));
-        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+        let body: Value = resp
+            .json()
+            .await
+            .unwrap_or_else(|_| panic!("{what}: JSON error body"));
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: {body}"
+        );
         assert!(body["request_id"].is_string(), "{what}: {body}");
         let text = body.to_string();
-        assert!(!text.contains("<script>") && !text.contains("aaaa"), "{what}: echoed input: {text}");
+        assert!(
+            !text.contains("<script>") && !text.contains("aaaa"),
+            "{what}: echoed input: {text}"
+        );
     }
 }

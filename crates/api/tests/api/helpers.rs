@@ -24,7 +24,8 @@ use uuid::Uuid;
 pub const PASSWORD: &str = "Quiet-Lantern-Orchard-47";
 
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with `cargo xtask test`"))
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with `cargo xtask test`"))
 }
 
 /// A fresh database, cloned from the migrated template, with an administrator pool (fixtures
@@ -37,7 +38,8 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> Self {
-        let admin_options: PgConnectOptions = env("THRIVE_TEST_ADMIN_URL").parse().expect("admin url");
+        let admin_options: PgConnectOptions =
+            env("THRIVE_TEST_ADMIN_URL").parse().expect("admin url");
         let name = format!("thrive_test_{}", Uuid::new_v4().simple());
         let server = PgPoolOptions::new()
             .max_connections(1)
@@ -51,12 +53,18 @@ impl TestDb {
         .execute(&server)
         .await
         .expect("create test database");
-        sqlx::query(&format!("grant connect, temporary on database {name} to thrive_app"))
-            .execute(&server)
-            .await
-            .expect("grant connect");
+        sqlx::query(&format!(
+            "grant connect, temporary on database {name} to thrive_app"
+        ))
+        .execute(&server)
+        .await
+        .expect("grant connect");
         server.close().await;
-        let pool = |opts: PgConnectOptions| PgPoolOptions::new().max_connections(5).connect_lazy_with(opts);
+        let pool = |opts: PgConnectOptions| {
+            PgPoolOptions::new()
+                .max_connections(5)
+                .connect_lazy_with(opts)
+        };
         let admin = pool(admin_options.clone().database(&name));
         let app = pool(
             admin_options
@@ -107,7 +115,9 @@ pub struct World {
 }
 
 pub async fn seed_org(conn: &mut PgConnection, tag: &str, hash: &str) -> Org {
-    let org = seed::create_organization(conn, &format!("Org {tag}")).await.expect("org");
+    let org = seed::create_organization(conn, &format!("Org {tag}"))
+        .await
+        .expect("org");
     let mut staff = HashMap::new();
     let mut emails = HashMap::new();
     for (who, role) in [
@@ -118,24 +128,48 @@ pub async fn seed_org(conn: &mut PgConnection, tag: &str, hash: &str) -> Org {
         ("carer2", DefaultRole::Carer),
     ] {
         let email = format!("{who}@{tag}.example");
-        let id = seed::create_staff(conn, org.id, org.role(role), &email, &format!("{who} {tag}"), hash)
-            .await
-            .expect("staff");
+        let id = seed::create_staff(
+            conn,
+            org.id,
+            org.role(role),
+            &email,
+            &format!("{who} {tag}"),
+            hash,
+        )
+        .await
+        .expect("staff");
         staff.insert(who, id);
         emails.insert(who, email);
     }
     let mut service_users = Vec::new();
     for i in 0..4 {
         service_users.push(
-            seed::create_service_user(conn, org.id, &format!("Person{i}"), &format!("{tag}-family"), &format!("Room {i}"))
-                .await
-                .expect("service user"),
+            seed::create_service_user(
+                conn,
+                org.id,
+                &format!("Person{i}"),
+                &format!("{tag}-family"),
+                &format!("Room {i}"),
+            )
+            .await
+            .expect("service user"),
         );
     }
-    seed::assign(conn, org.id, staff["carer1"], service_users[0]).await.expect("assign");
-    seed::assign(conn, org.id, staff["carer1"], service_users[1]).await.expect("assign");
-    seed::assign(conn, org.id, staff["carer2"], service_users[2]).await.expect("assign");
-    Org { org, staff, emails, service_users }
+    seed::assign(conn, org.id, staff["carer1"], service_users[0])
+        .await
+        .expect("assign");
+    seed::assign(conn, org.id, staff["carer1"], service_users[1])
+        .await
+        .expect("assign");
+    seed::assign(conn, org.id, staff["carer2"], service_users[2])
+        .await
+        .expect("assign");
+    Org {
+        org,
+        staff,
+        emails,
+        service_users,
+    }
 }
 
 impl World {
@@ -157,7 +191,8 @@ pub struct TestApp {
 }
 
 pub fn pkce_pair() -> (String, String) {
-    let verifier = URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes()) + &URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes());
+    let verifier = URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes())
+        + &URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes());
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)
 }
@@ -176,7 +211,10 @@ impl TestApp {
         Self::spawn_with(axum::Router::new(), None).await
     }
 
-    pub async fn spawn_with(extra: axum::Router<AppState>, static_dir: Option<std::path::PathBuf>) -> TestApp {
+    pub async fn spawn_with(
+        extra: axum::Router<AppState>,
+        static_dir: Option<std::path::PathBuf>,
+    ) -> TestApp {
         let db = TestDb::new().await;
         let clock = ManualClock::new(OffsetDateTime::now_utc());
         let state = AppState {
@@ -195,14 +233,24 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        TestApp { base, db, clock, http }
+        TestApp {
+            base,
+            db,
+            clock,
+            http,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    pub async fn authorize(&self, email: &str, password: &str, challenge: &str) -> reqwest::Response {
+    pub async fn authorize(
+        &self,
+        email: &str,
+        password: &str,
+        challenge: &str,
+    ) -> reqwest::Response {
         self.http
             .post(self.url("/api/auth/authorize"))
             .json(&json!({"email": email, "password": password, "code_challenge": challenge, "code_challenge_method": "S256"}))
@@ -211,7 +259,12 @@ impl TestApp {
             .expect("authorize")
     }
 
-    pub async fn exchange(&self, code: &str, verifier: &str, cookie: Option<&str>) -> reqwest::Response {
+    pub async fn exchange(
+        &self,
+        code: &str,
+        verifier: &str,
+        cookie: Option<&str>,
+    ) -> reqwest::Response {
         let mut req = self
             .http
             .post(self.url("/api/auth/token"))
@@ -229,7 +282,10 @@ impl TestApp {
         let (verifier, challenge) = pkce_pair();
         let resp = self.authorize(email, PASSWORD, &challenge).await;
         assert_eq!(resp.status(), StatusCode::OK, "authorize {email}");
-        let code = resp.json::<Value>().await.expect("json")["code"].as_str().expect("code").to_owned();
+        let code = resp.json::<Value>().await.expect("json")["code"]
+            .as_str()
+            .expect("code")
+            .to_owned();
         let resp = self.exchange(&code, &verifier, None).await;
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
         let set = session_cookie(resp.headers()).expect("session cookie");
@@ -237,7 +293,12 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, cookie: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).header(COOKIE, cookie).send().await.expect("get")
+        self.http
+            .get(self.url(path))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .expect("get")
     }
 }
 

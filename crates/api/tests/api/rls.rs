@@ -31,7 +31,9 @@ async fn organisation_tables(db: &TestDb) -> Vec<String> {
 async fn rows_of(db: &TestDb, table: &str, org: Uuid) -> Vec<Value> {
     let filter = match table {
         "organizations" => "t.id = $1",
-        "users" => "exists (select 1 from memberships m where m.user_id = t.id and m.organization_id = $1)",
+        "users" => {
+            "exists (select 1 from memberships m where m.user_id = t.id and m.organization_id = $1)"
+        }
         _ => "t.organization_id = $1",
     };
     sqlx::query_scalar(&format!("select to_jsonb(t) from {table} t where {filter}"))
@@ -53,9 +55,19 @@ async fn count_as(db: &TestDb, table: &str, user: Option<Uuid>, org: Option<Uuid
 
 /// Attempt every kind of write on `victim`'s rows of `table`; each must be refused (an error)
 /// or touch no row.
-async fn assert_no_writes(db: &TestDb, table: &str, victim: Uuid, user: Option<Uuid>, org: Option<Uuid>, label: &str) {
+async fn assert_no_writes(
+    db: &TestDb,
+    table: &str,
+    victim: Uuid,
+    user: Option<Uuid>,
+    org: Option<Uuid>,
+    label: &str,
+) {
     let before = rows_of(db, table, victim).await;
-    assert!(!before.is_empty(), "{table}: fixture has rows for the victim");
+    assert!(
+        !before.is_empty(),
+        "{table}: fixture has rows for the victim"
+    );
 
     // UPDATE and DELETE: row security hides the rows, or privileges refuse the statement.
     for stmt in [
@@ -84,10 +96,14 @@ async fn assert_no_writes(db: &TestDb, table: &str, victim: Uuid, user: Option<U
             obj.insert("id".into(), Value::String(Uuid::new_v4().to_string()));
         }
         if table == "users" {
-            obj.insert("email".into(), Value::String(format!("{}@forged.example", Uuid::new_v4())));
+            obj.insert(
+                "email".into(),
+                Value::String(format!("{}@forged.example", Uuid::new_v4())),
+            );
         }
     }
-    let stmt = format!("insert into {table} select * from jsonb_populate_record(null::{table}, $1)");
+    let stmt =
+        format!("insert into {table} select * from jsonb_populate_record(null::{table}, $1)");
     let mut tx = as_app_with(&db.app, user, org).await;
     let result = sqlx::query(&stmt).bind(&row).execute(&mut *tx).await;
     match result {
@@ -96,13 +112,24 @@ async fn assert_no_writes(db: &TestDb, table: &str, victim: Uuid, user: Option<U
     }
     let _ = tx.rollback().await;
 
-    assert_eq!(rows_of(db, table, victim).await, before, "{label}: {table} changed");
+    assert_eq!(
+        rows_of(db, table, victim).await,
+        before,
+        "{label}: {table} changed"
+    );
 }
 
 fn assert_refused(e: &sqlx::Error, label: &str, stmt: &str) {
-    let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned());
+    let code = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned());
     // 42501: insufficient_privilege, which is also how PostgreSQL reports a policy violation.
-    assert_eq!(code.as_deref(), Some("42501"), "{label}: `{stmt}` failed otherwise: {e}");
+    assert_eq!(
+        code.as_deref(),
+        Some("42501"),
+        "{label}: `{stmt}` failed otherwise: {e}"
+    );
 }
 
 #[tokio::test]
@@ -113,14 +140,38 @@ async fn app_role_with_missing_or_forged_settings_sees_and_changes_nothing() {
     let scenarios = [
         ("no settings", None, None),
         ("victim org id forged, no user", None, Some(victim)),
-        ("user of another org with the victim's org id", Some(world.a.user("admin")), Some(victim)),
-        ("unknown user with the victim's org id", Some(Uuid::new_v4()), Some(victim)),
-        ("victim's user id with another org's id", Some(world.b.user("admin")), Some(world.a.id())),
+        (
+            "user of another org with the victim's org id",
+            Some(world.a.user("admin")),
+            Some(victim),
+        ),
+        (
+            "unknown user with the victim's org id",
+            Some(Uuid::new_v4()),
+            Some(victim),
+        ),
+        (
+            "victim's user id with another org's id",
+            Some(world.b.user("admin")),
+            Some(world.a.id()),
+        ),
     ];
     for table in organisation_tables(&db).await {
         for (label, user, org) in scenarios {
-            assert_eq!(count_as(&db, &table, user, org).await, 0, "{label}: {table} visible");
-            assert_no_writes(&db, &table, victim, user, org, &format!("{label} / {table}")).await;
+            assert_eq!(
+                count_as(&db, &table, user, org).await,
+                0,
+                "{label}: {table} visible"
+            );
+            assert_no_writes(
+                &db,
+                &table,
+                victim,
+                user,
+                org,
+                &format!("{label} / {table}"),
+            )
+            .await;
         }
     }
 }
@@ -134,7 +185,10 @@ async fn settings_that_are_not_uuids_fail_closed() {
         .execute(&mut *tx)
         .await
         .expect("set");
-    let n: i64 = sqlx::query_scalar("select count(*) from service_users").fetch_one(&mut *tx).await.expect("count");
+    let n: i64 = sqlx::query_scalar("select count(*) from service_users")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("count");
     assert_eq!(n, 0);
 }
 
@@ -151,10 +205,17 @@ async fn a_real_member_sees_their_own_organisation_only() {
             .fetch_all(&mut *tx)
             .await
             .expect("select");
-        assert!(!rows.is_empty(), "{table}: the administrator sees their organisation's rows");
+        assert!(
+            !rows.is_empty(),
+            "{table}: the administrator sees their organisation's rows"
+        );
         for row in rows {
             if let Some(o) = row.get("organization_id") {
-                assert_eq!(o.as_str(), Some(org.to_string().as_str()), "{table}: foreign row {row}");
+                assert_eq!(
+                    o.as_str(),
+                    Some(org.to_string().as_str()),
+                    "{table}: foreign row {row}"
+                );
             }
         }
     }
@@ -167,13 +228,18 @@ async fn identity_settings_do_not_outlive_the_transaction_on_a_pooled_connection
     let mut conn = db.app.acquire().await.expect("conn");
     {
         let mut tx = sqlx::Connection::begin(&mut *conn).await.expect("begin");
-        sqlx::query("select set_config('app.user_id', $1, true), set_config('app.org_id', $2, true)")
-            .bind(world.a.user("admin").to_string())
-            .bind(world.a.id().to_string())
-            .execute(&mut *tx)
+        sqlx::query(
+            "select set_config('app.user_id', $1, true), set_config('app.org_id', $2, true)",
+        )
+        .bind(world.a.user("admin").to_string())
+        .bind(world.a.id().to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("set");
+        let n: i64 = sqlx::query_scalar("select count(*) from service_users")
+            .fetch_one(&mut *tx)
             .await
-            .expect("set");
-        let n: i64 = sqlx::query_scalar("select count(*) from service_users").fetch_one(&mut *tx).await.expect("count");
+            .expect("count");
         assert_eq!(n, 4);
         tx.commit().await.expect("commit");
     }

@@ -14,12 +14,17 @@ async fn visible_via_api(app: &TestApp, cookie: &str) -> BTreeSet<Uuid> {
     let resp = app.get("/api/service-users", cookie).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let list: Vec<Value> = resp.json().await.expect("json");
-    list.iter().map(|s| s["id"].as_str().expect("id").parse().expect("uuid")).collect()
+    list.iter()
+        .map(|s| s["id"].as_str().expect("id").parse().expect("uuid"))
+        .collect()
 }
 
 async fn visible_via_sql(app: &TestApp, user: Uuid, org: Uuid) -> BTreeSet<Uuid> {
     let mut tx = as_app_with(&app.db.app, Some(user), Some(org)).await;
-    let ids: Vec<Uuid> = sqlx::query_scalar("select id from service_users").fetch_all(&mut *tx).await.expect("q");
+    let ids: Vec<Uuid> = sqlx::query_scalar("select id from service_users")
+        .fetch_all(&mut *tx)
+        .await
+        .expect("q");
     ids.into_iter().collect()
 }
 
@@ -33,13 +38,21 @@ async fn a_carer_sees_only_assigned_service_users_and_assignment_changes_that_at
     let assigned: BTreeSet<Uuid> = a.service_users[..2].iter().copied().collect();
 
     assert_eq!(visible_via_api(&app, &carer).await, assigned);
-    assert_eq!(visible_via_sql(&app, a.user("carer1"), a.id()).await, assigned);
+    assert_eq!(
+        visible_via_sql(&app, a.user("carer1"), a.id()).await,
+        assigned
+    );
     // A manager (service_users.view_all) sees everyone in the organisation.
     assert_eq!(visible_via_api(&app, &manager).await.len(), 4);
 
     // An unassigned record answers 404, like one that does not exist.
     let other = a.service_users[3];
-    assert_eq!(app.get(&format!("/api/service-users/{other}"), &carer).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("/api/service-users/{other}"), &carer)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 
     // The manager assigns the fourth service user: visible at once, both ways.
     let resp = app
@@ -54,14 +67,25 @@ async fn a_carer_sees_only_assigned_service_users_and_assignment_changes_that_at
     let mut now_assigned = assigned.clone();
     now_assigned.insert(other);
     assert_eq!(visible_via_api(&app, &carer).await, now_assigned);
-    assert_eq!(visible_via_sql(&app, a.user("carer1"), a.id()).await, now_assigned);
-    assert_eq!(app.get(&format!("/api/service-users/{other}"), &carer).await.status(), StatusCode::OK);
+    assert_eq!(
+        visible_via_sql(&app, a.user("carer1"), a.id()).await,
+        now_assigned
+    );
+    assert_eq!(
+        app.get(&format!("/api/service-users/{other}"), &carer)
+            .await
+            .status(),
+        StatusCode::OK
+    );
 
     // And unassigns the first: gone at once.
     let first = a.service_users[0];
     let resp = app
         .http
-        .delete(app.url(&format!("/api/service-users/{first}/assignments/{}", a.user("carer1"))))
+        .delete(app.url(&format!(
+            "/api/service-users/{first}/assignments/{}",
+            a.user("carer1")
+        )))
         .header(COOKIE, &manager)
         .send()
         .await
@@ -69,7 +93,10 @@ async fn a_carer_sees_only_assigned_service_users_and_assignment_changes_that_at
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     now_assigned.remove(&first);
     assert_eq!(visible_via_api(&app, &carer).await, now_assigned);
-    assert_eq!(visible_via_sql(&app, a.user("carer1"), a.id()).await, now_assigned);
+    assert_eq!(
+        visible_via_sql(&app, a.user("carer1"), a.id()).await,
+        now_assigned
+    );
 }
 
 #[tokio::test]
@@ -96,7 +123,10 @@ async fn a_carer_cannot_assign_themselves_even_by_raw_sql() {
         .execute(&mut *tx)
         .await
         .expect_err("policy refuses");
-    assert_eq!(err.as_database_error().and_then(|d| d.code()).as_deref(), Some("42501"));
+    assert_eq!(
+        err.as_database_error().and_then(|d| d.code()).as_deref(),
+        Some("42501")
+    );
 }
 
 #[tokio::test]
@@ -105,7 +135,12 @@ async fn other_organisations_service_users_are_not_found() {
     let world = World::seed(&app.db).await;
     let manager_a = app.sign_in(world.a.email("manager")).await;
     let theirs = world.b.service_users[0];
-    assert_eq!(app.get(&format!("/api/service-users/{theirs}"), &manager_a).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("/api/service-users/{theirs}"), &manager_a)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
     let resp = app
         .http
         .post(app.url(&format!("/api/service-users/{theirs}/assignments")))
@@ -121,8 +156,16 @@ async fn other_organisations_service_users_are_not_found() {
 #[tokio::test]
 async fn signed_out_callers_get_401() {
     let app = TestApp::spawn().await;
-    let resp = app.http.get(app.url("/api/service-users")).send().await.expect("get");
+    let resp = app
+        .http
+        .get(app.url("/api/service-users"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let forged = format!("__Host-thrive_session={}", "A".repeat(43));
-    assert_eq!(app.get("/api/service-users", &forged).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/service-users", &forged).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
