@@ -236,6 +236,29 @@ fn test() -> Result<()> {
         );
     status(&mut cmd)?;
 
+    step("wasm tests for the Aayu engine (tiny model, wasm32 + simd128, in node)");
+    let mut cmd = cargo();
+    cmd.current_dir(root())
+        .args([
+            "test",
+            "-p",
+            "aayu-wasm",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--release",
+            "--test",
+            "engine",
+        ])
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+            "-C target-feature=+simd128",
+        )
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            tools::cargo_bin("wasm-bindgen-test-runner"),
+        );
+    status(&mut cmd)?;
+
     step("Browser end-to-end tests (headless Chromium)");
     let dist = state_dir().join("dist-e2e");
     build_spa(&dist)?;

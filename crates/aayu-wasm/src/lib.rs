@@ -1,1 +1,23 @@
-//! Aayu, the in-browser assistant (filled by its own issue).
+//! Aayu's engine: a Qwen2 GGUF model running on candle, with its tokenizer built from the
+//! file's metadata, Qwen's ChatML template, sampling and streamed generation.
+//!
+//! It is plain Rust, natively testable; the Web Worker binding is a thin shell over
+//! [`Engine`].
+
+pub mod bench;
+pub mod chat;
+pub mod error;
+pub mod generate;
+pub mod gguf;
+pub mod model;
+pub mod sampling;
+pub mod tokenizer;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use chat::{ChatMessage, Role};
+pub use error::{AayuError, Result};
+pub use generate::{
+    Engine, EngineOptions, GenerateOptions, Generation, Generator, Step, StopReason, Timings,
+};
+pub use sampling::SamplingParams;

@@ -1,0 +1,134 @@
+//! `aayu-bench`: the engine on the command line, to benchmark a GGUF and to cross-check token
+//! ids and greedy continuations against another implementation (such as llama.cpp).
+//!
+//! ```text
+//! aayu-bench bench    --model PATH [--prompt TEXT] [--tokens N] [--context N]
+//! aayu-bench tokenize --model PATH --text TEXT
+//! aayu-bench generate --model PATH --prompt TEXT --tokens N
+//! ```
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use aayu::tokenizer::GgufTokenizer;
+use aayu::{Engine, EngineOptions, GenerateOptions, SamplingParams};
+
+const USAGE: &str = "usage:
+  aayu-bench bench    --model PATH [--prompt TEXT] [--tokens N] [--context N]
+  aayu-bench tokenize --model PATH --text TEXT
+  aayu-bench generate --model PATH --prompt TEXT --tokens N";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        return Err(USAGE.into());
+    };
+    let flags = parse_flags(rest)?;
+    let model_path = flags.get("model").ok_or("--model PATH is required")?;
+    let context = number(&flags, "context")?.unwrap_or(4096);
+    let load = || -> Result<Engine, String> {
+        let file = File::open(model_path).map_err(|e| format!("{model_path}: {e}"))?;
+        Engine::load(
+            &mut BufReader::new(file),
+            &EngineOptions {
+                max_context: context,
+            },
+        )
+        .map_err(|e| e.to_string())
+    };
+    match command.as_str() {
+        "bench" => {
+            let tokens = number(&flags, "tokens")?.unwrap_or(64);
+            let prompt = flags
+                .get("prompt")
+                .map(String::as_str)
+                .unwrap_or(aayu::bench::DEFAULT_PROMPT);
+            let mut engine = load()?;
+            println!("load: {:.0} ms", engine.load_ms());
+            let report =
+                aayu::bench::run(&mut engine, prompt, tokens).map_err(|e| e.to_string())?;
+            let t = &report.timings;
+            println!(
+                "first prompt pass (one-time costs included): {:.0} ms",
+                report.cold_prompt_ms
+            );
+            println!(
+                "prompt: {} tokens in {:.0} ms = {:.2} tokens/s",
+                t.prompt_tokens, t.prompt_ms, report.prompt_tokens_per_s
+            );
+            println!(
+                "decode: {} tokens in {:.0} ms = {:.2} tokens/s",
+                t.decode_steps, t.decode_ms, report.decode_tokens_per_s
+            );
+            println!("output: {:?}", report.text);
+        }
+        "tokenize" => {
+            let text = flags.get("text").ok_or("--text TEXT is required")?;
+            // Only the header is needed: skip reading a gigabyte of weights.
+            let file = File::open(model_path).map_err(|e| format!("{model_path}: {e}"))?;
+            let mut tokenizer =
+                GgufTokenizer::from_reader(&mut BufReader::new(file)).map_err(|e| e.to_string())?;
+            let ids = tokenizer.encode(text, true).map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&ids).map_err(|e| e.to_string())?
+            );
+        }
+        "generate" => {
+            let prompt = flags.get("prompt").ok_or("--prompt TEXT is required")?;
+            let tokens = number(&flags, "tokens")?.ok_or("--tokens N is required")?;
+            let mut engine = load()?;
+            let ids = engine
+                .tokenizer_mut()
+                .encode(prompt, true)
+                .map_err(|e| e.to_string())?;
+            let options = GenerateOptions {
+                max_new_tokens: tokens,
+                sampling: SamplingParams::greedy(),
+                ..GenerateOptions::default()
+            };
+            let generation = engine
+                .generate(&ids, &options, &AtomicBool::new(false), |_| {})
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&generation.tokens).map_err(|e| e.to_string())?
+            );
+        }
+        other => return Err(format!("unknown command {other:?}\n{USAGE}")),
+    }
+    Ok(())
+}
+
+fn parse_flags(args: &[String]) -> Result<HashMap<String, String>, String> {
+    let mut flags = HashMap::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let name = arg
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {arg:?}\n{USAGE}"))?;
+        let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+        flags.insert(name.to_string(), value.clone());
+    }
+    Ok(flags)
+}
+
+fn number(flags: &HashMap<String, String>, name: &str) -> Result<Option<usize>, String> {
+    flags
+        .get(name)
+        .map(|v| v.parse().map_err(|_| format!("--{name} must be a number")))
+        .transpose()
+}

@@ -1,0 +1,461 @@
+//! End-to-end tests on a tiny Qwen2 GGUF with random weights that the test writes itself:
+//! load → tokenize → generate, and the errors a damaged or foreign file must produce.
+//! They run natively and as wasm32 (`scripts/wasm-test.sh`).
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use aayu::gguf::GgufModel;
+use aayu::model::Qwen2;
+use aayu::{
+    AayuError, ChatMessage, Engine, EngineOptions, GenerateOptions, Role, SamplingParams,
+    StopReason,
+};
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+// The same tests run as wasm (in node, through wasm-bindgen-test-runner).
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const HIDDEN: usize = 256;
+const HEADS: usize = 4;
+const KV_HEADS: usize = 2;
+const FFN: usize = 512;
+const LAYERS: usize = 2;
+
+/// GPT-2's printable alphabet for the 256 bytes, in byte order.
+fn byte_level_alphabet() -> Vec<String> {
+    let mut extra = 0u32;
+    (0u32..=255)
+        .map(|b| {
+            let printable = (0x21..=0x7e).contains(&b)
+                || (0xa1..=0xac).contains(&b)
+                || (0xae..=0xff).contains(&b);
+            let c = if printable {
+                b
+            } else {
+                extra += 1;
+                255 + extra
+            };
+            char::from_u32(c).expect("valid char").to_string()
+        })
+        .collect()
+}
+
+struct TinyModel {
+    architecture: &'static str,
+    /// Make the output layer favour the stop tokens, so generation ends at once.
+    stops_immediately: bool,
+}
+
+impl Default for TinyModel {
+    fn default() -> Self {
+        Self {
+            architecture: "qwen2",
+            stops_immediately: false,
+        }
+    }
+}
+
+impl TinyModel {
+    fn bytes(&self) -> Vec<u8> {
+        let dev = Device::Cpu;
+        let mut tokens = byte_level_alphabet();
+        let merges: Vec<String> = ["Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "Ġ p", "Ġp in"]
+            .map(String::from)
+            .to_vec();
+        for m in &merges {
+            tokens.push(m.replace(' ', ""));
+        }
+        let mut types = vec![1i32; tokens.len()];
+        for special in ["<|endoftext|>", "<|im_start|>", "<|im_end|>"] {
+            tokens.push(special.to_string());
+            types.push(3);
+        }
+        let vocab = tokens.len();
+        let end_of_text = vocab - 3;
+        let im_end = vocab - 1;
+
+        let random = |shape: (usize, usize), dtype: GgmlDType| {
+            let t = Tensor::randn(0f32, 0.5, shape, &dev).expect("randn");
+            QTensor::quantize(&t, dtype).expect("quantize")
+        };
+        let vector = |n: usize, value: f32| {
+            let t = Tensor::full(value, n, &dev).expect("full");
+            QTensor::quantize(&t, GgmlDType::F32).expect("f32")
+        };
+        let head_dim = HIDDEN / HEADS;
+        let output = if self.stops_immediately {
+            // Every logit is 0 except im_end = w·h and endoftext ≈ -w·h: one of the two stop
+            // tokens is always the most likely.
+            let w = Tensor::randn(0f32, 1.0, (1, HIDDEN), &dev).expect("randn");
+            let mut rows = vec![
+                Tensor::zeros((1, HIDDEN), candle_core::DType::F32, &dev)
+                    .expect("zeros");
+                vocab
+            ];
+            rows[im_end] = w.clone();
+            rows[end_of_text] = w.neg().expect("neg");
+            let t = Tensor::cat(&rows, 0).expect("cat");
+            QTensor::quantize(&t, GgmlDType::Q8_0).expect("quantize")
+        } else {
+            random((vocab, HIDDEN), GgmlDType::Q6K)
+        };
+        let mut tensors: Vec<(String, QTensor)> = vec![
+            (
+                "token_embd.weight".into(),
+                random((vocab, HIDDEN), GgmlDType::Q4K),
+            ),
+            ("output.weight".into(), output),
+            ("output_norm.weight".into(), vector(HIDDEN, 1.0)),
+        ];
+        for i in 0..LAYERS {
+            let n = |s: &str| format!("blk.{i}.{s}");
+            tensors.extend([
+                (n("attn_norm.weight"), vector(HIDDEN, 1.0)),
+                (n("attn_q.weight"), random((HIDDEN, HIDDEN), GgmlDType::Q4K)),
+                (
+                    n("attn_k.weight"),
+                    random((KV_HEADS * head_dim, HIDDEN), GgmlDType::Q4K),
+                ),
+                (
+                    n("attn_v.weight"),
+                    random((KV_HEADS * head_dim, HIDDEN), GgmlDType::Q4K),
+                ),
+                (n("attn_q.bias"), vector(HIDDEN, 0.01)),
+                (n("attn_k.bias"), vector(KV_HEADS * head_dim, 0.01)),
+                (n("attn_v.bias"), vector(KV_HEADS * head_dim, 0.01)),
+                (
+                    n("attn_output.weight"),
+                    random((HIDDEN, HIDDEN), GgmlDType::Q4K),
+                ),
+                (n("ffn_norm.weight"), vector(HIDDEN, 1.0)),
+                (n("ffn_gate.weight"), random((FFN, HIDDEN), GgmlDType::Q4K)),
+                (n("ffn_up.weight"), random((FFN, HIDDEN), GgmlDType::Q4K)),
+                (n("ffn_down.weight"), random((HIDDEN, FFN), GgmlDType::Q6K)),
+            ]);
+        }
+
+        let strings = |v: &[String]| Value::Array(v.iter().cloned().map(Value::String).collect());
+        let metadata: Vec<(&str, Value)> = vec![
+            (
+                "general.architecture",
+                Value::String(self.architecture.into()),
+            ),
+            ("qwen2.block_count", Value::U32(LAYERS as u32)),
+            ("qwen2.context_length", Value::U32(256)),
+            ("qwen2.embedding_length", Value::U32(HIDDEN as u32)),
+            ("qwen2.feed_forward_length", Value::U32(FFN as u32)),
+            ("qwen2.attention.head_count", Value::U32(HEADS as u32)),
+            ("qwen2.attention.head_count_kv", Value::U32(KV_HEADS as u32)),
+            ("qwen2.rope.freq_base", Value::F32(1_000_000.0)),
+            ("qwen2.attention.layer_norm_rms_epsilon", Value::F32(1e-6)),
+            ("tokenizer.ggml.model", Value::String("gpt2".into())),
+            ("tokenizer.ggml.pre", Value::String("qwen2".into())),
+            ("tokenizer.ggml.tokens", strings(&tokens)),
+            ("tokenizer.ggml.merges", strings(&merges)),
+            (
+                "tokenizer.ggml.token_type",
+                Value::Array(types.into_iter().map(Value::I32).collect()),
+            ),
+            ("tokenizer.ggml.eos_token_id", Value::U32(im_end as u32)),
+        ];
+        let metadata_refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+        let tensor_refs: Vec<(&str, &QTensor)> =
+            tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let mut out = Cursor::new(Vec::new());
+        gguf_file::write(&mut out, &metadata_refs, &tensor_refs).expect("write gguf");
+        out.into_inner()
+    }
+}
+
+fn options() -> EngineOptions {
+    EngineOptions { max_context: 256 }
+}
+
+fn greedy(max_new_tokens: usize) -> GenerateOptions {
+    GenerateOptions {
+        max_new_tokens,
+        sampling: SamplingParams::greedy(),
+        ignore_end_of_turn: true,
+        ..GenerateOptions::default()
+    }
+}
+
+fn load_error(bytes: Vec<u8>) -> AayuError {
+    Engine::load(&mut Cursor::new(bytes), &options()).expect_err("loading should fail")
+}
+
+#[test]
+fn tiny_model_loads_tokenizes_and_generates() {
+    let bytes = TinyModel::default().bytes();
+    let mut engine = Engine::load(&mut Cursor::new(bytes), &options()).expect("load");
+
+    let ids = engine
+        .tokenizer_mut()
+        .encode("the pin", true)
+        .expect("encode");
+    let merged_the = engine.tokenizer().token_id("Ġthe").expect("Ġthe in vocab");
+    let merged_pin = engine.tokenizer().token_id("Ġpin").expect("Ġpin in vocab");
+    // "the" at the start has no leading space: t + he. Then " pin" merges fully.
+    assert_eq!(ids.last(), Some(&merged_pin));
+    assert!(!ids.contains(&merged_the));
+
+    let prompt = engine
+        .encode_chat(&[ChatMessage::new(Role::User, "in the pin")])
+        .expect("chat prompt");
+    assert_eq!(prompt[0], engine.tokenizer().im_start);
+
+    let mut streamed = String::new();
+    let generation = engine
+        .generate(&prompt, &greedy(12), &AtomicBool::new(false), |t| {
+            streamed.push_str(t)
+        })
+        .expect("generate");
+    assert_eq!(generation.tokens.len(), 12);
+    assert_eq!(generation.stop_reason, StopReason::MaxTokens);
+    // Random weights emit arbitrary bytes: the streamed pieces are the text, save a final
+    // unfinished character that only the end of generation flushes (as U+FFFD).
+    assert!(generation.text.starts_with(&streamed));
+    assert!(generation.text[streamed.len()..]
+        .chars()
+        .all(|c| c == char::REPLACEMENT_CHARACTER));
+    assert_eq!(
+        generation.text,
+        engine
+            .tokenizer()
+            .decode(&generation.tokens)
+            .expect("decode")
+    );
+    assert_eq!(generation.timings.prompt_tokens, prompt.len());
+    assert_eq!(generation.timings.decode_steps, 11);
+    assert!(generation.timings.prompt_tokens_per_s() > 0.0);
+    assert!(generation.timings.decode_tokens_per_s() > 0.0);
+
+    // Greedy decoding is deterministic, and a second conversation starts from a clean cache.
+    let again = engine
+        .generate(&prompt, &greedy(12), &AtomicBool::new(false), |_| {})
+        .expect("generate again");
+    assert_eq!(again.tokens, generation.tokens);
+}
+
+#[test]
+fn kv_cache_gives_the_same_logits_as_a_full_pass() {
+    let bytes = TinyModel::default().bytes();
+    let mut cursor = Cursor::new(bytes);
+    let gguf = GgufModel::read(&mut cursor).expect("header");
+    let mut whole = Qwen2::load(&gguf, &mut cursor, 32).expect("load");
+    let mut stepwise = Qwen2::load(&gguf, &mut cursor, 32).expect("load");
+    let tokens = [5u32, 70, 256, 100, 3, 259, 42];
+
+    let full = whole.forward(&tokens).expect("full pass");
+    // One batch of three, then one token at a time through the cache.
+    let mut last = stepwise.forward(&tokens[..3]).expect("batch");
+    for &t in &tokens[3..] {
+        last = stepwise.forward(&[t]).expect("step");
+    }
+    let max_diff = full
+        .iter()
+        .zip(&last)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        max_diff < 1e-3,
+        "cached and full logits differ by {max_diff}"
+    );
+    assert!(full.iter().any(|&l| l != 0.0));
+}
+
+#[test]
+fn loading_from_chunks_matches_loading_from_one_buffer() {
+    let bytes = TinyModel::default().bytes();
+    // Uneven chunk sizes so tensors and strings straddle chunk boundaries.
+    let chunks: Vec<Vec<u8>> = bytes.chunks(4093).map(<[u8]>::to_vec).collect();
+    let mut from_chunks = Engine::load_chunks(chunks, &options()).expect("chunks");
+    let mut from_buffer = Engine::load(&mut Cursor::new(bytes), &options()).expect("buffer");
+    let prompt = [1u32, 2, 3, 4];
+    let a = from_chunks
+        .generate(&prompt, &greedy(6), &AtomicBool::new(false), |_| {})
+        .expect("generate");
+    let b = from_buffer
+        .generate(&prompt, &greedy(6), &AtomicBool::new(false), |_| {})
+        .expect("generate");
+    assert_eq!(a.tokens, b.tokens);
+}
+
+#[test]
+fn generation_stops_at_the_end_of_turn_token() {
+    let bytes = TinyModel {
+        stops_immediately: true,
+        ..TinyModel::default()
+    }
+    .bytes();
+    let mut engine = Engine::load(&mut Cursor::new(bytes), &options()).expect("load");
+    let prompt = engine
+        .encode_chat(&[ChatMessage::new(Role::User, "hi")])
+        .expect("prompt");
+    let options = GenerateOptions {
+        ignore_end_of_turn: false,
+        ..greedy(10)
+    };
+    let generation = engine
+        .generate(&prompt, &options, &AtomicBool::new(false), |_| {})
+        .expect("generate");
+    assert_eq!(generation.stop_reason, StopReason::EndOfTurn);
+    assert!(generation.tokens.is_empty());
+}
+
+#[test]
+fn cancel_stops_generation_between_tokens() {
+    let bytes = TinyModel::default().bytes();
+    let mut engine = Engine::load(&mut Cursor::new(bytes), &options()).expect("load");
+    let cancel = AtomicBool::new(false);
+    let mut generator = engine.start(&[1, 2, 3], &greedy(30)).expect("start");
+    for _ in 0..3 {
+        assert!(generator.next_token().expect("token").is_some());
+    }
+    generator.cancel();
+    assert_eq!(generator.next_token().expect("after cancel"), None);
+    let generation = generator.finish();
+    assert_eq!(generation.stop_reason, StopReason::Cancelled);
+    assert_eq!(generation.tokens.len(), 3);
+
+    // The flag form, set from inside the streaming callback.
+    let generation = engine
+        .generate(&[1, 2, 3], &greedy(30), &cancel, |_| {
+            cancel.store(true, Ordering::Relaxed)
+        })
+        .expect("generate");
+    assert_eq!(generation.stop_reason, StopReason::Cancelled);
+    assert!(generation.tokens.len() < 30);
+}
+
+#[test]
+fn cancel_is_honoured_between_prompt_batches() {
+    let bytes = TinyModel::default().bytes();
+    let mut engine = Engine::load(&mut Cursor::new(bytes), &options()).expect("load");
+    let options = GenerateOptions {
+        prompt_batch: 4,
+        ..greedy(5)
+    };
+    let prompt: Vec<u32> = (1..=10).collect();
+    let mut generator = engine.start(&prompt, &options).expect("start");
+    assert_eq!(generator.prompt_progress(), (0, 10));
+    assert!(!generator.prompt_step().expect("first batch"));
+    assert_eq!(generator.prompt_progress(), (4, 10));
+    generator.cancel();
+    assert_eq!(generator.next_token().expect("after cancel"), None);
+    let generation = generator.finish();
+    assert_eq!(generation.stop_reason, StopReason::Cancelled);
+    assert!(generation.tokens.is_empty());
+
+    // Batching does not change the result: 10 prompt tokens in batches of 4 or all at once.
+    let batched = engine
+        .generate(&prompt, &options, &AtomicBool::new(false), |_| {})
+        .expect("batched");
+    let whole = engine
+        .generate(&prompt, &greedy(5), &AtomicBool::new(false), |_| {})
+        .expect("whole");
+    assert_eq!(batched.tokens, whole.tokens);
+    assert_eq!(batched.timings.prompt_tokens, 10);
+}
+
+#[test]
+fn a_prompt_longer_than_the_context_is_a_clear_error() {
+    let bytes = TinyModel::default().bytes();
+    let mut engine =
+        Engine::load(&mut Cursor::new(bytes), &EngineOptions { max_context: 16 }).expect("load");
+    let prompt = vec![7u32; 20];
+    let err = engine.start(&prompt, &greedy(4)).expect_err("too long");
+    assert!(
+        matches!(
+            err,
+            AayuError::ContextOverflow {
+                prompt_tokens: 20,
+                context_length: 16
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("20 tokens"), "{err}");
+}
+
+#[test]
+fn generation_ends_when_the_context_is_full() {
+    let bytes = TinyModel::default().bytes();
+    let mut engine =
+        Engine::load(&mut Cursor::new(bytes), &EngineOptions { max_context: 8 }).expect("load");
+    let generation = engine
+        .generate(
+            &[1, 2, 3, 4, 5],
+            &greedy(100),
+            &AtomicBool::new(false),
+            |_| {},
+        )
+        .expect("generate");
+    assert_eq!(generation.stop_reason, StopReason::ContextFull);
+    // Generated tokens fill positions 5, 6 and 7; the fourth is returned but has no position
+    // left to be fed back into.
+    assert_eq!(generation.tokens.len(), 4);
+}
+
+#[test]
+fn a_truncated_file_is_reported_as_truncated() {
+    let bytes = TinyModel::default().bytes();
+    for cut in [2, 10, 200, bytes.len() / 2, bytes.len() - 1] {
+        let err = load_error(bytes[..cut].to_vec());
+        assert!(
+            matches!(err, AayuError::Truncated { file_size, .. } if file_size == cut as u64),
+            "cut at {cut}: {err:?}"
+        );
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+}
+
+#[test]
+fn a_file_without_the_gguf_magic_is_reported_as_not_a_model() {
+    let mut bytes = TinyModel::default().bytes();
+    bytes[..4].copy_from_slice(b"<htm");
+    let err = load_error(bytes);
+    assert!(
+        matches!(&err, AayuError::BadMagic { found } if found == "<htm"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("not a GGUF"), "{err}");
+}
+
+#[test]
+fn a_llama_model_is_reported_as_the_wrong_architecture() {
+    let bytes = TinyModel {
+        architecture: "llama",
+        ..TinyModel::default()
+    }
+    .bytes();
+    let err = load_error(bytes);
+    assert!(
+        matches!(&err, AayuError::WrongArchitecture { found } if found == "llama"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("\"llama\""), "{err}");
+}
+
+#[test]
+fn a_corrupt_header_is_an_error_not_a_panic() {
+    let bytes = TinyModel::default().bytes();
+    // Overwrite the counts, the first key's length and the key itself, keeping the magic.
+    for offset in [8usize, 16, 24, 40] {
+        let mut damaged = bytes.clone();
+        for b in &mut damaged[offset..offset + 8] {
+            *b = 0xff;
+        }
+        let err = load_error(damaged);
+        assert!(
+            matches!(
+                err,
+                AayuError::Corrupt(_) | AayuError::Truncated { .. } | AayuError::Metadata { .. }
+            ),
+            "offset {offset}: {err:?}"
+        );
+    }
+}
