@@ -88,6 +88,15 @@ impl Caller {
     }
 }
 
+/// What `auth.resolve_session` answers: all NULL unless the session is live.
+#[derive(sqlx::FromRow)]
+struct ResolvedSession {
+    session_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+    organization_id: Option<Uuid>,
+    membership_id: Option<Uuid>,
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -101,7 +110,7 @@ impl FromRequestParts<AppState> for Caller {
         if token.len() != 43 {
             return Err(ApiError::Unauthenticated);
         }
-        let row: Option<(Option<Uuid>, Option<Uuid>, Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
+        let session: Option<ResolvedSession> = sqlx::query_as(
             "select session_id, user_id, organization_id, membership_id
                from auth.resolve_session($1, $2, $3)",
         )
@@ -110,17 +119,20 @@ impl FromRequestParts<AppState> for Caller {
         .bind(state.auth.idle_timeout)
         .fetch_optional(&state.pool)
         .await?;
-        match row {
-            Some((Some(session_id), Some(user_id), Some(organization_id), Some(membership_id))) => {
-                Ok(Caller {
-                    identity: Identity {
-                        user_id,
-                        organization_id,
-                    },
-                    session_id,
-                    membership_id,
-                })
-            }
+        match session {
+            Some(ResolvedSession {
+                session_id: Some(session_id),
+                user_id: Some(user_id),
+                organization_id: Some(organization_id),
+                membership_id: Some(membership_id),
+            }) => Ok(Caller {
+                identity: Identity {
+                    user_id,
+                    organization_id,
+                },
+                session_id,
+                membership_id,
+            }),
             _ => Err(ApiError::Unauthenticated),
         }
     }
