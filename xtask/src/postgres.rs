@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use rand::distributions::{Alphanumeric, DistString};
 
 use crate::status;
+use crate::tools::is_root;
 
 #[derive(Debug, Clone)]
 pub struct Secrets {
@@ -88,14 +89,6 @@ fn pg_bindir() -> Result<PathBuf> {
     dirs.sort();
     dirs.pop()
         .context("PostgreSQL server binaries not found under /usr/lib/postgresql (apt-get install postgresql)")
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 impl PrivateCluster {

@@ -22,7 +22,7 @@ pub fn cargo_bin(name: &str) -> PathBuf {
     home.join("bin").join(name)
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
