@@ -169,3 +169,26 @@ async fn signed_out_callers_get_401() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn killed_database_connections_give_at_worst_a_503_and_the_api_recovers() {
+    // What a PostgreSQL restart does to pooled connections (57P01, admin shutdown).
+    let app = TestApp::spawn().await;
+    let world = World::seed(&app.db).await;
+    let carer = app.sign_in(world.a.email("carer1")).await;
+    assert_eq!(visible_via_api(&app, &carer).await.len(), 2);
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "select pg_terminate_backend(pid) from pg_stat_activity
+          where usename = 'thrive_app' and datname = current_database()",
+    )
+    .fetch_all(&app.db.admin)
+    .await
+    .expect("terminate");
+    assert!(!killed.is_empty(), "the app had pooled connections to kill");
+    let first = app.get("/api/service-users", &carer).await.status();
+    assert!(
+        first == StatusCode::OK || first == StatusCode::SERVICE_UNAVAILABLE,
+        "{first}"
+    );
+    assert_eq!(visible_via_api(&app, &carer).await.len(), 2);
+}
