@@ -225,27 +225,29 @@ async fn a_real_member_sees_their_own_organisation_only() {
 async fn identity_settings_do_not_outlive_the_transaction_on_a_pooled_connection() {
     let db = TestDb::new().await;
     let world = World::seed(&db).await;
-    let mut conn = db.app.acquire().await.expect("conn");
-    {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await.expect("begin");
-        sqlx::query(
-            "select set_config('app.user_id', $1, true), set_config('app.org_id', $2, true)",
-        )
-        .bind(world.a.user("admin").to_string())
-        .bind(world.a.id().to_string())
-        .execute(&mut *tx)
+    // One connection, so the next "request" surely reuses the connection the first one had.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with((*db.app.connect_options()).clone())
         .await
-        .expect("set");
-        let n: i64 = sqlx::query_scalar("select count(*) from service_users")
-            .fetch_one(&mut *tx)
-            .await
-            .expect("count");
-        assert_eq!(n, 4);
-        tx.commit().await.expect("commit");
-    }
+        .expect("pool");
+    let who = thrive_api::db::Identity {
+        user_id: world.a.user("admin"),
+        organization_id: world.a.id(),
+    };
+    // The API's own per-request helper.
+    let mut tx = thrive_api::db::begin_as(&pool, who)
+        .await
+        .expect("begin_as");
+    let n: i64 = sqlx::query_scalar("select count(*) from service_users")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("count");
+    assert_eq!(n, 4);
+    tx.commit().await.expect("commit");
     // Same connection, next "request": the settings are gone ('' after a local value ended).
     let row = sqlx::query("select current_setting('app.user_id', true) as u, (select count(*) from service_users) as n")
-        .fetch_one(&mut *conn)
+        .fetch_one(&pool)
         .await
         .expect("select");
     assert_eq!(row.get::<Option<String>, _>("u").unwrap_or_default(), "");
