@@ -29,7 +29,7 @@ impl Default for EngineOptions {
 }
 
 /// Settings for one generation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GenerateOptions {
     pub max_new_tokens: usize,

@@ -10,7 +10,9 @@ pub mod error;
 pub mod generate;
 pub mod gguf;
 pub mod model;
+pub mod protocol;
 pub mod sampling;
+pub mod testing;
 pub mod tokenizer;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -5,6 +5,7 @@
 //! aayu-bench bench    --model PATH [--prompt TEXT] [--tokens N] [--context N]
 //! aayu-bench tokenize --model PATH --text TEXT
 //! aayu-bench generate --model PATH --prompt TEXT --tokens N
+//! aayu-bench write-tiny DIR     # the browser tests' tiny models (good, truncated, corrupt, llama)
 //! ```
 
 use std::collections::HashMap;
@@ -19,7 +20,8 @@ use aayu::{Engine, EngineOptions, GenerateOptions, SamplingParams};
 const USAGE: &str = "usage:
   aayu-bench bench    --model PATH [--prompt TEXT] [--tokens N] [--context N]
   aayu-bench tokenize --model PATH --text TEXT
-  aayu-bench generate --model PATH --prompt TEXT --tokens N";
+  aayu-bench generate --model PATH --prompt TEXT --tokens N
+  aayu-bench write-tiny DIR";
 
 fn main() -> ExitCode {
     match run() {
@@ -36,6 +38,15 @@ fn run() -> Result<(), String> {
     let Some((command, rest)) = args.split_first() else {
         return Err(USAGE.into());
     };
+    if command == "write-tiny" {
+        let [dir] = rest else {
+            return Err(USAGE.into());
+        };
+        let names = aayu::testing::write_test_models(std::path::Path::new(dir))
+            .map_err(|e| format!("{dir}: {e}"))?;
+        println!("{}", names.join("\n"));
+        return Ok(());
+    }
     let flags = parse_flags(rest)?;
     let model_path = flags.get("model").ok_or("--model PATH is required")?;
     let context = number(&flags, "context")?.unwrap_or(4096);
