@@ -1,9 +1,12 @@
-//! `cargo xtask run` builds and starts Thrive; `cargo xtask test` runs every test.
+//! `cargo xtask run` builds and starts Thrive; `cargo xtask test` runs every test;
+//! `cargo xtask fetch-model` fetches Aayu's development model; `cargo xtask bench-browser` runs
+//! the side-by-side browser benchmark (Aayu against wllama) on it.
 //!
 //! Both install what they need (Debian packages, the wasm32 target, Trunk, wasm-bindgen-cli,
 //! the e2e suite's npm packages) idempotently, and both start a private PostgreSQL cluster
 //! under `target/thrive/` unless `DATABASE_URL` names an administrator connection to use.
 
+mod aayu;
 mod postgres;
 mod tools;
 
@@ -16,13 +19,16 @@ use anyhow::{bail, Context, Result};
 
 use postgres::Cluster;
 
-const USAGE: &str = "usage: cargo xtask run | cargo xtask test";
+const USAGE: &str =
+    "usage: cargo xtask run | cargo xtask test | cargo xtask fetch-model | cargo xtask bench-browser";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("run") => run(),
         Some("test") => test(),
+        Some("fetch-model") => aayu::fetch_model(),
+        Some("bench-browser") => aayu::bench_browser(&args[1..]),
         _ => bail!("{USAGE}"),
     }
 }
@@ -48,11 +54,11 @@ pub fn status(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-fn step(what: &str) {
+pub fn step(what: &str) {
     eprintln!("\n==> {what}");
 }
 
@@ -77,6 +83,13 @@ fn build_api(release: bool) -> Result<PathBuf> {
         .join("target")
         .join(if release { "release" } else { "debug" })
         .join("thrive-api"))
+}
+
+/// The SPA (Trunk), then Aayu's worker and page into `<dist>/aayu/` (Trunk replaces the dist
+/// directory, so the worker goes in after it).
+fn build_web(dist: &Path) -> Result<()> {
+    build_spa(dist)?;
+    aayu::build_worker(dist)
 }
 
 fn build_spa(dist: &Path) -> Result<()> {
@@ -124,12 +137,14 @@ fn serve_command(
     database: &str,
     addr: &str,
     dist: &Path,
+    models: &Path,
 ) -> Command {
     let mut cmd = Command::new(api);
     cmd.arg("serve")
         .env("DATABASE_URL", cluster.app_url(database))
         .env("THRIVE_ADDR", addr)
-        .env("THRIVE_STATIC_DIR", dist);
+        .env("THRIVE_STATIC_DIR", dist)
+        .env("THRIVE_MODELS_DIR", models);
     cmd
 }
 
@@ -145,7 +160,10 @@ fn run() -> Result<()> {
     let logins = provision(&api, &cluster, "thrive", true)?;
     step("Building the web app");
     let dist = state_dir().join("dist");
-    build_spa(&dist)?;
+    build_web(&dist)?;
+    let models = std::env::var_os("THRIVE_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("models"));
 
     let addr = std::env::var("THRIVE_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
     println!(
@@ -168,8 +186,17 @@ fn run() -> Result<()> {
             println!("  {org:<22} {role:<19} {email:<28} {name}{assigned}");
         }
     }
+    println!(
+        "Aayu, the in-browser assistant: http://{addr}/aayu/ (sign in first; models from {}{})",
+        models.display(),
+        if models.exists() {
+            ""
+        } else {
+            " — empty: run `cargo xtask fetch-model`"
+        }
+    );
     println!("Press Ctrl-C to stop. PostgreSQL keeps running for a fast restart.\n");
-    let mut server = serve_command(&api, &cluster, "thrive", &addr, &dist)
+    let mut server = serve_command(&api, &cluster, "thrive", &addr, &dist, &models)
         .spawn()
         .context("starting thrive-api")?;
     let st = server.wait()?;
@@ -261,14 +288,22 @@ fn test() -> Result<()> {
 
     step("Browser end-to-end tests (headless Chromium)");
     let dist = state_dir().join("dist-e2e");
-    build_spa(&dist)?;
+    build_web(&dist)?;
+    // The tiny test models (good, truncated, corrupt, wrong architecture), in small chunks so
+    // the browser tests see a download of several Range requests.
+    let models = state_dir().join("e2e-models");
+    aayu::write_test_models(&models)?;
     cluster.drop_database("thrive_e2e")?;
     let logins = provision(&api, &cluster, "thrive_e2e", true)?;
     let addr = format!("127.0.0.1:{}", free_port()?);
     let artifacts = root().join("target").join("e2e-artifacts");
     std::fs::create_dir_all(&artifacts)?;
     let log = std::fs::File::create(artifacts.join("server.log"))?;
-    let mut server = serve_command(&api, &cluster, "thrive_e2e", &addr, &dist)
+    let mut server = serve_command(&api, &cluster, "thrive_e2e", &addr, &dist, &models)
+        .env(
+            "THRIVE_MODEL_CHUNK_BYTES",
+            aayu::E2E_CHUNK_BYTES.to_string(),
+        )
         .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()

@@ -122,7 +122,10 @@ pub fn ensure_for_test() -> Result<()> {
     ensure_apt(&packages)?;
     ensure_web_tools()?;
     let e2e = root().join("e2e");
-    if !e2e.join("node_modules").join("playwright-core").exists() {
+    let modules = e2e.join("node_modules");
+    // @wllama/wllama is for the browser benchmark only (its wasm is served from node_modules).
+    if !modules.join("playwright-core").exists() || !modules.join("@wllama").join("wllama").exists()
+    {
         // Only the library: the browser is Debian's chromium, never a downloaded one.
         status(
             Command::new("npm")

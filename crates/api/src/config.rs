@@ -18,6 +18,10 @@ pub struct Config {
     pub auth: AuthSettings,
     pub db_pool_size: u32,
     pub db_acquire_timeout: Duration,
+    /// Aayu's GGUF files (`THRIVE_MODELS_DIR`); unset serves an empty manifest.
+    pub models_dir: Option<PathBuf>,
+    /// The Range size the browser downloads models in (`THRIVE_MODEL_CHUNK_BYTES`).
+    pub model_chunk_bytes: u64,
 }
 
 /// Session and sign-in limits. Defaults are the security policy; tests shorten nothing.
@@ -59,6 +63,13 @@ impl Config {
             auth: AuthSettings::default(),
             db_pool_size: 16,
             db_acquire_timeout: Duration::from_secs(5),
+            models_dir: std::env::var_os("THRIVE_MODELS_DIR").map(PathBuf::from),
+            model_chunk_bytes: match std::env::var("THRIVE_MODEL_CHUNK_BYTES") {
+                Ok(v) => v.parse().ok().filter(|&n: &u64| n > 0).with_context(|| {
+                    format!("THRIVE_MODEL_CHUNK_BYTES `{v}` is not a positive number")
+                })?,
+                Err(_) => crate::model_files::DEFAULT_CHUNK_BYTES,
+            },
         })
     }
 }

@@ -32,6 +32,16 @@ pub enum ApiError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// A change the record's current state does not allow, in the database guard's own words
+    /// (raised with SQLSTATE P0001 by `app.refuse`; never a raw database message).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// An upload over its limit, with what the limit is.
+    #[error("too large")]
+    TooLarge(String),
+    /// A value the database's constraints refused that validation did not catch.
+    #[error("constraint")]
+    Constraint(#[source] anyhow::Error),
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -50,7 +60,9 @@ impl ApiError {
             ApiError::InvalidCredentials | ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Refused(_) => StatusCode::CONFLICT,
+            ApiError::Constraint(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -67,6 +79,12 @@ impl From<sqlx::Error> for ApiError {
             sqlx::Error::Database(db) => match db.code().as_deref() {
                 // Row Level Security refused a write, or a missing privilege.
                 Some("42501") => ApiError::Forbidden,
+                Some("P0001") => ApiError::Refused(db.message().to_owned()),
+                Some("23505") => ApiError::Conflict("That already exists."),
+                // check, not-null and foreign-key violations, malformed values.
+                Some(code) if code.starts_with("23") || code.starts_with("22") => {
+                    ApiError::Constraint(e.into())
+                }
                 // admin_shutdown, crash_shutdown, cannot_connect_now, connection exceptions:
                 // the pool drops the broken connection and the next request recovers.
                 Some(code) if code.starts_with("57P") || code.starts_with("08") => {
@@ -101,9 +119,10 @@ impl ErrorBody {
             StatusCode::METHOD_NOT_ALLOWED => {
                 ("method_not_allowed", "That method is not allowed here.")
             }
-            StatusCode::PAYLOAD_TOO_LARGE => {
-                ("payload_too_large", "The request body is too large.")
-            }
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                "payload_too_large",
+                "The request is too large: uploads can be at most 10 MB, other requests 64 KB.",
+            ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => (
                 "unsupported_media_type",
                 "Send the request body as application/json.",
@@ -170,6 +189,35 @@ impl IntoResponse for ApiError {
                 fields: None,
                 request_id: None,
             },
+            ApiError::Refused(message) => {
+                let mut chars = message.chars();
+                let message = match chars.next() {
+                    Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+                    None => "That change is not allowed.".into(),
+                };
+                ErrorBody {
+                    error: "refused",
+                    message,
+                    fields: None,
+                    request_id: None,
+                }
+            }
+            ApiError::TooLarge(message) => ErrorBody {
+                error: "payload_too_large",
+                message,
+                fields: None,
+                request_id: None,
+            },
+            ApiError::Constraint(ref e) => {
+                tracing::info!(error = %e, "constraint refused a write");
+                ErrorBody {
+                    error: "validation",
+                    message: "A value is missing, out of range or refers to something that does not exist."
+                        .into(),
+                    fields: None,
+                    request_id: None,
+                }
+            }
             ApiError::Unauthenticated | ApiError::Forbidden | ApiError::NotFound => {
                 ErrorBody::generic(status)
             }

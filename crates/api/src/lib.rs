@@ -6,6 +6,8 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod images;
+pub mod model_files;
 pub mod passwords;
 pub mod startup;
 pub mod telemetry;

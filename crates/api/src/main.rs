@@ -10,10 +10,13 @@ use thrive_api::telemetry;
 
 const USAGE: &str = "usage:
   thrive-api serve
-      env: DATABASE_URL (as thrive_app), THRIVE_ADDR, THRIVE_STATIC_DIR, THRIVE_LOG
+      env: DATABASE_URL (as thrive_app), THRIVE_ADDR, THRIVE_STATIC_DIR, THRIVE_LOG,
+           THRIVE_MODELS_DIR, THRIVE_MODEL_CHUNK_BYTES
   thrive-api provision --admin-url URL --database NAME [--seed-demo]
       env: THRIVE_OWNER_PASSWORD, THRIVE_APP_PASSWORD, THRIVE_DEMO_PASSWORD (with --seed-demo)
-      Creates the roles and the database if missing and applies migrations as thrive_owner.";
+      Creates the roles and the database if missing and applies migrations as thrive_owner.
+  thrive-api verify-audit --admin-url URL --database NAME
+      Recomputes every organisation's audit hash chain; exits 1 naming the first broken entry.";
 
 fn secret_env(name: &str) -> Result<SecretString> {
     Ok(std::env::var(name)
@@ -33,6 +36,7 @@ async fn main() -> Result<()> {
             app.run_until_stopped().await
         }
         Some("provision") => provision(&args[1..]).await,
+        Some("verify-audit") => verify_audit(&args[1..]).await,
         Some("--help" | "-h" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -41,21 +45,62 @@ async fn main() -> Result<()> {
     }
 }
 
-async fn provision(args: &[String]) -> Result<()> {
+/// `--admin-url` and `--database`, the arguments of the administrator commands.
+fn admin_args(args: &[String], seed_demo: Option<&mut bool>) -> Result<(String, String)> {
     let mut admin_url = None;
     let mut database = None;
-    let mut seed_demo = false;
+    let mut seed = seed_demo;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--admin-url" => admin_url = it.next().cloned(),
             "--database" => database = it.next().cloned(),
-            "--seed-demo" => seed_demo = true,
+            "--seed-demo" if seed.is_some() => {
+                if let Some(flag) = seed.as_deref_mut() {
+                    *flag = true;
+                }
+            }
             other => bail!("unknown argument `{other}`\n{USAGE}"),
         }
     }
-    let admin_url = admin_url.context("--admin-url is required")?;
-    let database = database.context("--database is required")?;
+    Ok((
+        admin_url.context("--admin-url is required")?,
+        database.context("--database is required")?,
+    ))
+}
+
+/// Runs `app.audit_verify` for every organisation from an administrator connection (which sees
+/// every organisation's entries), and reports each chain.
+async fn verify_audit(args: &[String]) -> Result<()> {
+    let (admin_url, database) = admin_args(args, None)?;
+    let options: sqlx::postgres::PgConnectOptions = admin_url.parse()?;
+    let mut conn = sqlx::PgConnection::connect_with(&options.database(&database)).await?;
+    type Chain = (uuid::Uuid, String, i64, Option<i64>, Option<String>);
+    let rows: Vec<Chain> = sqlx::query_as(
+        "select o.id, o.name, v.entries, v.first_broken_seq, v.problem
+           from organizations o cross join lateral app.audit_verify(o.id) v order by o.name",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    let mut broken = 0;
+    for (id, name, entries, first, problem) in rows {
+        match (first, problem) {
+            (Some(seq), Some(problem)) => {
+                broken += 1;
+                println!("BROKEN\t{id}\t{name}\tfirst broken entry {seq}: {problem}");
+            }
+            _ => println!("ok\t{id}\t{name}\t{entries} entries"),
+        }
+    }
+    if broken > 0 {
+        bail!("{broken} audit chain(s) broken");
+    }
+    Ok(())
+}
+
+async fn provision(args: &[String]) -> Result<()> {
+    let mut seed_demo = false;
+    let (admin_url, database) = admin_args(args, Some(&mut seed_demo))?;
     let passwords = setup::RolePasswords {
         owner: secret_env("THRIVE_OWNER_PASSWORD")?,
         app: secret_env("THRIVE_APP_PASSWORD")?,

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AuthSettings, Config};
+use crate::model_files::ModelStore;
 use crate::{db, http};
 
 #[derive(Clone)]
@@ -19,6 +20,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub auth: AuthSettings,
     pub static_dir: Option<PathBuf>,
+    /// Aayu's model files (`THRIVE_MODELS_DIR`).
+    pub models: ModelStore,
 }
 
 /// The application bound to its listener; `port()` tells tests where it landed (port 0).
@@ -41,6 +44,7 @@ impl Application {
             clock: Arc::new(SystemClock),
             auth: config.auth.clone(),
             static_dir: config.static_dir.clone(),
+            models: ModelStore::new(config.models_dir.clone(), config.model_chunk_bytes),
         };
         Self::with_state(config.addr, state).await
     }
@@ -74,10 +78,19 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> Result<()> {
         tokio::spawn(prune_periodically(self.state.clone()));
+        tokio::spawn(scan_models(self.state.models.clone()));
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("serving")
+    }
+}
+
+/// Hashes the model files now rather than on the first browser's request.
+async fn scan_models(models: ModelStore) {
+    match models.manifest().await {
+        Ok(files) => tracing::info!(count = files.len(), "model files ready"),
+        Err(e) => tracing::warn!(error = ?e, "scanning the model files failed"),
     }
 }
 

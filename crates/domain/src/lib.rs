@@ -3,9 +3,12 @@
 //! Plain Rust with serde only: no I/O, so it compiles for the browser (wasm32) and the server
 //! alike, and the SPA validates with the very rules the API enforces.
 
+pub mod audit;
 pub mod auth;
 pub mod password;
 pub mod permissions;
+pub mod records;
 pub mod service_users;
+pub mod validation;
 
 pub use permissions::{DefaultRole, Permission, Tool};

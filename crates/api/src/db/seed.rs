@@ -222,6 +222,7 @@ pub async fn seed_demo(conn: &mut PgConnection, password: &SecretString) -> Resu
         passwords::hash(password).map_err(|e| anyhow::anyhow!("hashing the demo password: {e}"))?
     };
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let mut examples = Vec::new();
     for demo in &DEMO {
         let org = if exists {
             None
@@ -248,6 +249,9 @@ pub async fn seed_demo(conn: &mut PgConnection, password: &SecretString) -> Resu
                 for &i in &assigned_idx {
                     assign(&mut tx, org.id, user, residents[i]).await?;
                 }
+                if role == DefaultRole::RegisteredManager {
+                    examples.push((org.id, residents[0], user));
+                }
             }
             logins.push(DemoLogin {
                 organization: demo.name.to_owned(),
@@ -262,5 +266,80 @@ pub async fn seed_demo(conn: &mut PgConnection, password: &SecretString) -> Resu
         }
     }
     tx.commit().await?;
+    // A record of every tool for the first resident of each home, so every screen has data.
+    for (org, resident, manager) in examples {
+        clinical_examples(conn, org, resident, manager).await?;
+    }
     Ok(logins)
+}
+
+/// One record of every clinical tool for `service_user`, written as `author` would have written
+/// them (the demo's examples, and the fixture the RLS tests probe every table with).
+pub async fn clinical_examples(
+    conn: &mut PgConnection,
+    org: Uuid,
+    service_user: Uuid,
+    author: Uuid,
+) -> Result<()> {
+    // Run as the author so the guards and the audit trail see a real member at work.
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::query(
+        "select set_config('app.user_id', $1, true), set_config('app.org_id', $2, true),
+                set_config('seed.service_user', $3, true)",
+    )
+    .bind(author.to_string())
+    .bind(org.to_string())
+    .bind(service_user.to_string())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::raw_sql(
+        "insert into care_notes (organization_id, service_user_id, category, occurred_at, body)
+         select organization_id, id, 'personal_care', now() - interval '2 hours',
+                'Supported with a morning wash and dressing; chose the blue cardigan. Ate most of breakfast.'
+           from service_users where id = current_setting('seed.service_user')::uuid;
+         insert into care_plans (organization_id, service_user_id, title, summary, review_date)
+         select organization_id, id, 'Daily living', 'Independent with prompting.', current_date + 30
+           from service_users where id = current_setting('seed.service_user')::uuid;
+         insert into care_plan_sections (organization_id, service_user_id, care_plan_id, section, needs, goals, interventions)
+         select organization_id, service_user_id, id, 'mobility', 'Walks with a frame.', 'Stay mobile indoors.', 'Frame within reach; walk to lunch.'
+           from care_plans where service_user_id = current_setting('seed.service_user')::uuid;
+         insert into risk_assessments (organization_id, service_user_id, kind, answers, score, level, control_measures, review_date)
+         select organization_id, id, 'malnutrition', '{\"bmi_score\": 1, \"weight_loss_score\": 0, \"acute_disease_effect\": 0}',
+                1, 'medium', 'Weigh weekly; fortified snacks.', current_date + 28
+           from service_users where id = current_setting('seed.service_user')::uuid;
+         insert into incidents (organization_id, service_user_id, occurred_at, location, category, severity, description, immediate_action)
+         select organization_id, id, now() - interval '1 day', 'Lounge', 'fall', 'low',
+                'Found sitting on the floor beside the armchair; no pain reported.', 'Checked for injury; helped up with a hoist.'
+           from service_users where id = current_setting('seed.service_user')::uuid;
+         insert into body_map_marks (organization_id, service_user_id, side, region, x, y, description, size, observed_at)
+         select organization_id, id, 'front', 'left forearm', 0.28, 0.45, 'Small bruise, yellowing', '2 cm', now() - interval '1 day'
+           from service_users where id = current_setting('seed.service_user')::uuid;
+         insert into observations (organization_id, service_user_id, kind, observed_at, data)
+         select organization_id, id, 'fluid', now() - interval '3 hours', '{\"kind\": \"fluid\", \"millilitres\": 200, \"fluid\": \"tea\"}'
+           from service_users where id = current_setting('seed.service_user')::uuid;
+         insert into handovers (organization_id, service_user_id, shift, summary)
+         select organization_id, id, 'morning', 'Settled night; drank well. Review bruise on left forearm.'
+           from service_users where id = current_setting('seed.service_user')::uuid;
+         insert into handover_acknowledgements (organization_id, service_user_id, handover_id)
+         select organization_id, service_user_id, id
+           from handovers where service_user_id = current_setting('seed.service_user')::uuid;
+         insert into prescriptions (organization_id, service_user_id, drug, dose, route, schedule, times, start_date, prescriber)
+         select organization_id, id, 'Paracetamol 500 mg tablets', 'Two tablets', 'oral', 'Four times a day',
+                '{08:00,12:00,17:00,22:00}', current_date - 7, 'Dr A. Patel'
+           from service_users where id = current_setting('seed.service_user')::uuid;
+         insert into medication_administrations (organization_id, service_user_id, prescription_id, scheduled_for, outcome, dose_given)
+         select organization_id, service_user_id, id, date_trunc('day', now()) + interval '8 hours', 'given', 'Two tablets'
+           from prescriptions where service_user_id = current_setting('seed.service_user')::uuid;
+         insert into medication_stock (organization_id, service_user_id, prescription_id, kind, quantity, note)
+         select organization_id, service_user_id, id, 'received', 100, 'Monthly delivery'
+           from prescriptions where service_user_id = current_setting('seed.service_user')::uuid;
+         insert into files (organization_id, purpose, service_user_id, body_map_mark_id, content_type, size, sha256, width, height, content)
+         select organization_id, 'body_map_photo', service_user_id, id, 'image/png', 69, sha256('\\x89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c49444154789c63d0ca9b030001fa01355a5ae34a0000000049454e44ae426082'::bytea), 1, 1, '\\x89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c49444154789c63d0ca9b030001fa01355a5ae34a0000000049454e44ae426082'::bytea
+           from body_map_marks where service_user_id = current_setting('seed.service_user')::uuid;",
+    )
+    .execute(&mut *tx)
+    .await
+    .context("seeding clinical examples")?;
+    tx.commit().await?;
+    Ok(())
 }

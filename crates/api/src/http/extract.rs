@@ -69,6 +69,17 @@ impl Caller {
         Ok(db::begin_as(&state.pool, self.identity).await?)
     }
 
+    /// [`Caller::begin`], then [`Caller::require`] `action`: the start of most handlers.
+    pub async fn begin_for(
+        &self,
+        state: &AppState,
+        action: Permission,
+    ) -> Result<Transaction<'static, Postgres>> {
+        let mut tx = self.begin(state).await?;
+        self.require(&mut tx, action).await?;
+        Ok(tx)
+    }
+
     /// 403 unless the caller's role allows `action`, asked of the same function the policies
     /// use, inside the request's transaction. The policies enforce it again regardless.
     pub async fn require(
@@ -76,10 +87,13 @@ impl Caller {
         tx: &mut Transaction<'static, Postgres>,
         action: Permission,
     ) -> Result<()> {
-        let allowed: bool = sqlx::query_scalar("select app.has_permission($1)")
-            .bind(action.key())
-            .fetch_one(&mut **tx)
-            .await?;
+        // One round trip: the check, and the action named for the audit trail's entries.
+        let allowed: bool = sqlx::query_scalar(
+            "select app.has_permission($1) from set_config('app.action', $1, true)",
+        )
+        .bind(action.key())
+        .fetch_one(&mut **tx)
+        .await?;
         if allowed {
             Ok(())
         } else {

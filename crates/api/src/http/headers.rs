@@ -40,8 +40,9 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
             HeaderValue::from_static(value),
         );
     }
-    if is_api {
-        // Personal data must not linger in browser or proxy caches.
+    // Personal data must not linger in browser or proxy caches. The one exception sets its own
+    // policy: model files (immutable, see `http::models`).
+    if is_api && !headers.contains_key(axum::http::header::CACHE_CONTROL) {
         headers.insert(
             axum::http::header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),

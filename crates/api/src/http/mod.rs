@@ -1,9 +1,23 @@
 //! The HTTP surface: the JSON API under `/api`, the SPA for everything else, and the layers
 //! every response passes through (request id, security headers, error bodies, panics caught).
 
+pub mod audit;
 pub mod auth;
+pub mod body_maps;
+pub mod care_notes;
+pub mod care_plans;
 pub mod extract;
+pub mod files;
+pub mod handovers;
 pub mod headers;
+pub mod incidents;
+pub mod medication;
+pub mod models;
+pub mod observations;
+pub mod organisation;
+pub mod records;
+pub mod risk_assessments;
+pub mod roles;
 pub mod service_users;
 
 use axum::http::{HeaderName, StatusCode};
@@ -28,6 +42,19 @@ pub fn api_router() -> Router<AppState> {
         .route("/health", get(|| async { StatusCode::NO_CONTENT }))
         .merge(auth::router())
         .merge(service_users::router())
+        .merge(care_notes::router())
+        .merge(care_plans::router())
+        .merge(risk_assessments::router())
+        .merge(incidents::router())
+        .merge(body_maps::router())
+        .merge(observations::router())
+        .merge(handovers::router())
+        .merge(medication::router())
+        .merge(roles::router())
+        .merge(audit::router())
+        .merge(organisation::router())
+        .merge(files::router())
+        .merge(models::router())
         .fallback(|| async { ApiError::NotFound })
 }
 
@@ -40,7 +67,12 @@ pub fn app(state: AppState) -> Router {
 /// the layers turn a panic into a generic 500).
 pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let static_dir = state.static_dir.clone();
-    let router = Router::new().nest("/api", api_router().merge(extra).with_state(state));
+    // JSON routes keep a small body limit; upload routes get theirs (10 MB images).
+    let api = api_router()
+        .merge(extra)
+        .layer(RequestBodyLimitLayer::new(API_BODY_LIMIT))
+        .merge(files::upload_router().layer(RequestBodyLimitLayer::new(files::UPLOAD_BODY_LIMIT)));
+    let router = Router::new().nest("/api", api.with_state(state));
     let router = match static_dir {
         // Unknown paths outside /api get index.html so the SPA's own routes survive a reload.
         Some(dir) => router.fallback_service(
@@ -60,7 +92,6 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
             .layer(middleware::from_fn(render_errors))
             .layer(CatchPanicLayer::custom(|_| {
                 ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
-            }))
-            .layer(RequestBodyLimitLayer::new(API_BODY_LIMIT)),
+            })),
     )
 }

@@ -5,27 +5,39 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
+use thrive_domain::records::{ServiceUser, ServiceUserInput, StatusChange};
 use thrive_domain::service_users::{AssignStaffRequest, ServiceUserStatus, ServiceUserSummary};
 use thrive_domain::Permission;
 use uuid::Uuid;
 
 use super::extract::{AppJson, Caller};
+use super::records::{self, validate, Table};
 use crate::error::{ApiError, Result};
 use crate::startup::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/service-users", get(list))
-        .route("/service-users/{id}", get(show))
+        .route("/service-users", get(list).post(create))
+        .route("/service-users/{id}", get(show).put(update).delete(remove))
+        .route(
+            "/service-users/{id}/status",
+            axum::routing::post(change_status),
+        )
         .route(
             "/service-users/{id}/assignments",
-            axum::routing::post(assign),
+            get(assignments).post(assign),
         )
         .route(
             "/service-users/{id}/assignments/{user_id}",
             delete(unassign),
         )
 }
+
+pub const TABLE: Table = Table {
+    name: "service_users",
+    order_by: "created_at",
+    filters: &["status"],
+};
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -76,37 +88,144 @@ async fn list(
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
+/// A service user's full record. Opening it writes a view event to the audit trail.
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
-) -> Result<Json<ServiceUserSummary>> {
-    let mut tx = caller.begin(&state).await?;
-    caller
-        .require(&mut tx, Permission::ServiceUsersView)
+) -> Result<Json<ServiceUser>> {
+    let mut tx = caller
+        .begin_for(&state, Permission::ServiceUsersView)
         .await?;
-    let row: Row = sqlx::query_as(&format!(
-        "select {COLUMNS} from service_users where id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(ApiError::NotFound)?;
+    let row: ServiceUser = records::fetch(&mut tx, &TABLE, id).await?;
+    sqlx::query("select app.audit_view($1)")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
-    Ok(Json(row.into()))
+    Ok(Json(row))
 }
 
-async fn visible(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<()> {
-    let seen: bool =
-        sqlx::query_scalar("select exists (select 1 from service_users where id = $1)")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-    if seen {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound)
+/// Admit a new service user.
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(input): AppJson<ServiceUserInput>,
+) -> Result<(StatusCode, Json<ServiceUser>)> {
+    validate(&input)?;
+    let input = input.normalised();
+    let mut tx = caller
+        .begin_for(&state, Permission::ServiceUsersCreate)
+        .await?;
+    let fields = serde_json::json!(input);
+    let sql = "insert into service_users (organization_id, given_name, family_name, preferred_name,
+                   date_of_birth, room, nhs_number, address, next_of_kin_name, next_of_kin_relationship,
+                   next_of_kin_phone, allergies, gp_name, gp_practice, gp_phone, key_worker_id)
+               select app.current_org(), given_name, family_name, preferred_name, date_of_birth, room,
+                   nhs_number, address, next_of_kin_name, next_of_kin_relationship, next_of_kin_phone,
+                   allergies, gp_name, gp_practice, gp_phone, key_worker_id
+               from jsonb_populate_record(null::service_users, $1)
+               returning id";
+    let id: Uuid = sqlx::query_scalar(sql)
+        .bind(sqlx::types::Json(fields))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| nhs_number_taken(e.into()))?;
+    // Whoever admits a service user without view_all is assigned to them, so they can see them.
+    sqlx::query(
+        "insert into staff_assignments (organization_id, user_id, service_user_id)
+         select app.current_org(), app.current_user_id(), $1
+         where not app.has_permission('service_users.view_all') and app.has_permission('assignments.create')",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let row: Option<ServiceUser> = match records::fetch(&mut tx, &TABLE, id).await {
+        Ok(row) => Some(row),
+        Err(ApiError::NotFound) => None,
+        Err(e) => return Err(e),
+    };
+    tx.commit().await?;
+    // Created but not visible to its creator (no view_all, no assignment): say so plainly.
+    row.map(|r| (StatusCode::CREATED, Json(r))).ok_or(ApiError::Conflict(
+        "The service user was admitted, but you are not assigned to them; ask a manager to assign you.",
+    ))
+}
+
+/// Edit the profile (sent in full).
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<ServiceUserInput>,
+) -> Result<Json<ServiceUser>> {
+    validate(&input)?;
+    let input = input.normalised();
+    let mut tx = caller
+        .begin_for(&state, Permission::ServiceUsersUpdate)
+        .await?;
+    let row = records::update(&mut tx, &TABLE, id, &input)
+        .await
+        .map_err(nhs_number_taken)?;
+    tx.commit().await?;
+    Ok(Json(row))
+}
+
+/// Record a hospital stay, discharge or death.
+async fn change_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<StatusChange>,
+) -> Result<Json<ServiceUser>> {
+    records::change(
+        &state,
+        &caller,
+        &TABLE,
+        Permission::ServiceUsersChangeStatus,
+        id,
+        &input,
+    )
+    .await
+}
+
+/// Delete a record entered in error (everything recorded about them goes with it).
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode> {
+    records::remove(&state, &caller, &TABLE, Permission::ServiceUsersDelete, id).await
+}
+
+/// A unique violation on a service user is the NHS number (the only unique column they have).
+fn nhs_number_taken(e: ApiError) -> ApiError {
+    match e {
+        ApiError::Conflict(_) => {
+            ApiError::field("nhs_number", "Another service user has this NHS number.")
+        }
+        e => e,
     }
+}
+
+/// Who is assigned to this service user.
+async fn assignments(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Vec<Uuid>>> {
+    let mut tx = caller
+        .begin_for(&state, Permission::AssignmentsView)
+        .await?;
+    records::service_user_visible(&mut tx, id).await?;
+    let users: Vec<Uuid> = sqlx::query_scalar(
+        "select user_id from staff_assignments where service_user_id = $1 order by created_at, user_id",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(users))
 }
 
 async fn assign(
@@ -119,7 +238,7 @@ async fn assign(
     caller
         .require(&mut tx, Permission::AssignmentsCreate)
         .await?;
-    visible(&mut tx, id).await?;
+    records::service_user_visible(&mut tx, id).await?;
     let result = sqlx::query(
         "insert into staff_assignments (organization_id, user_id, service_user_id)
          values (app.current_org(), $1, $2)",

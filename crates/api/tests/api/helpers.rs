@@ -16,6 +16,7 @@ use sqlx::PgConnection;
 use thrive_api::clock::ManualClock;
 use thrive_api::config::AuthSettings;
 use thrive_api::db::seed::{self, SeededOrganization};
+use thrive_api::model_files::{ModelStore, DEFAULT_CHUNK_BYTES};
 use thrive_api::startup::{AppState, Application};
 use thrive_domain::DefaultRole;
 use time::OffsetDateTime;
@@ -164,6 +165,9 @@ pub async fn seed_org(conn: &mut PgConnection, tag: &str, hash: &str) -> Org {
     seed::assign(conn, org.id, staff["carer2"], service_users[2])
         .await
         .expect("assign");
+    seed::clinical_examples(conn, org.id, service_users[0], staff["admin"])
+        .await
+        .expect("clinical examples");
     Org {
         org,
         staff,
@@ -215,6 +219,19 @@ impl TestApp {
         extra: axum::Router<AppState>,
         static_dir: Option<std::path::PathBuf>,
     ) -> TestApp {
+        Self::spawn_with_models(
+            extra,
+            static_dir,
+            ModelStore::new(None, DEFAULT_CHUNK_BYTES),
+        )
+        .await
+    }
+
+    pub async fn spawn_with_models(
+        extra: axum::Router<AppState>,
+        static_dir: Option<std::path::PathBuf>,
+        models: ModelStore,
+    ) -> TestApp {
         let db = TestDb::new().await;
         let clock = ManualClock::new(OffsetDateTime::now_utc());
         let state = AppState {
@@ -222,6 +239,7 @@ impl TestApp {
             clock: Arc::new(clock.clone()),
             auth: AuthSettings::default(),
             static_dir,
+            models,
         };
         let router = thrive_api::http::app_with(state.clone(), extra);
         let app = Application::with_router("127.0.0.1:0".parse().expect("addr"), state, router)
@@ -290,6 +308,41 @@ impl TestApp {
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
         let set = session_cookie(resp.headers()).expect("session cookie");
         set.split(';').next().expect("pair").to_owned()
+    }
+
+    /// Any method, with an optional JSON body.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .header(COOKIE, cookie);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.expect("send")
+    }
+
+    /// `send`, asserting the status, returning the JSON body (null when empty).
+    pub async fn expect(
+        &self,
+        status: u16,
+        method: &str,
+        path: &str,
+        cookie: &str,
+        body: Option<&Value>,
+    ) -> Value {
+        let resp = self.send(method, path, cookie, body).await;
+        let got = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        assert_eq!(got, status, "{method} {path}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
     pub async fn get(&self, path: &str, cookie: &str) -> reqwest::Response {

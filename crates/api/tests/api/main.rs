@@ -4,7 +4,11 @@
 
 mod auth;
 mod catalogue;
+mod files;
 mod headers;
 mod helpers;
+mod matrix;
+mod models;
+mod records;
 mod rls;
 mod service_users;

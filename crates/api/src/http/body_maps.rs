@@ -1,0 +1,67 @@
+//! Body map marks: where on the front/back figure, what was seen, how big.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use thrive_domain::records::{BodyMapMark, BodyMapMarkInput, Page};
+use thrive_domain::Permission;
+use uuid::Uuid;
+
+use super::extract::{AppJson, Caller};
+use super::records::{self, validate, ListQuery, Table};
+use crate::error::Result;
+use crate::startup::AppState;
+
+pub const TABLE: Table = Table {
+    name: "body_map_marks",
+    order_by: "observed_at",
+    filters: &["side"],
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/body-map-marks", get(list))
+        .route("/service-users/{id}/body-map-marks", post(create))
+        .route("/body-map-marks/{id}", get(show).put(edit).delete(remove))
+}
+
+async fn list(
+    State(s): State<AppState>,
+    c: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Page<BodyMapMark>>> {
+    records::index(&s, &c, &TABLE, Permission::BodyMapsView, &q).await
+}
+
+async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(su): Path<Uuid>,
+    AppJson(input): AppJson<BodyMapMarkInput>,
+) -> Result<(StatusCode, Json<BodyMapMark>)> {
+    validate(&input)?;
+    records::create_in(&s, &c, &TABLE, Permission::BodyMapsCreate, su, &input).await
+}
+
+async fn show(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<BodyMapMark>> {
+    records::show(&s, &c, &TABLE, Permission::BodyMapsView, id).await
+}
+
+async fn edit(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<BodyMapMarkInput>,
+) -> Result<Json<BodyMapMark>> {
+    validate(&input)?;
+    records::change(&s, &c, &TABLE, Permission::BodyMapsUpdate, id, &input).await
+}
+
+async fn remove(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> Result<StatusCode> {
+    records::remove(&s, &c, &TABLE, Permission::BodyMapsDelete, id).await
+}

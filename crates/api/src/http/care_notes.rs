@@ -1,0 +1,132 @@
+//! Care notes: draft → submitted → signed off (or returned with a comment); amendments of a
+//! signed note are new versions. The lifecycle is enforced by the table's guard trigger; these
+//! handlers name the action and shape the change.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use thrive_domain::records::{AmendNote, CareNote, CareNoteInput, Page, ReturnNote};
+use thrive_domain::Permission;
+use uuid::Uuid;
+
+use super::extract::{AppJson, Caller};
+use super::records::{self, validate, ListQuery, Table};
+use crate::error::Result;
+use crate::startup::AppState;
+
+pub const TABLE: Table = Table {
+    name: "care_notes",
+    order_by: "occurred_at",
+    filters: &["status", "category", "author_id"],
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/care-notes", get(list))
+        .route("/service-users/{id}/care-notes", post(create))
+        .route("/care-notes/{id}", get(show).put(edit).delete(remove))
+        .route("/care-notes/{id}/submit", post(submit))
+        .route("/care-notes/{id}/sign-off", post(sign_off))
+        .route("/care-notes/{id}/return", post(return_note))
+        .route("/care-notes/{id}/amend", post(amend))
+}
+
+type One = Result<Json<CareNote>>;
+
+async fn list(
+    State(s): State<AppState>,
+    c: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Page<CareNote>>> {
+    records::index(&s, &c, &TABLE, Permission::CareNotesView, &q).await
+}
+
+async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(service_user): Path<Uuid>,
+    AppJson(input): AppJson<CareNoteInput>,
+) -> Result<(StatusCode, Json<CareNote>)> {
+    validate(&input)?;
+    records::create_in(
+        &s,
+        &c,
+        &TABLE,
+        Permission::CareNotesCreate,
+        service_user,
+        &input,
+    )
+    .await
+}
+
+async fn show(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
+    records::show(&s, &c, &TABLE, Permission::CareNotesView, id).await
+}
+
+async fn edit(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<CareNoteInput>,
+) -> One {
+    validate(&input)?;
+    records::change(&s, &c, &TABLE, Permission::CareNotesUpdateDraft, id, &input).await
+}
+
+async fn remove(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> Result<StatusCode> {
+    records::remove(&s, &c, &TABLE, Permission::CareNotesDeleteDraft, id).await
+}
+
+async fn submit(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
+    records::change(
+        &s,
+        &c,
+        &TABLE,
+        Permission::CareNotesSubmit,
+        id,
+        json!({"status": "submitted"}),
+    )
+    .await
+}
+
+async fn sign_off(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
+    records::change(
+        &s,
+        &c,
+        &TABLE,
+        Permission::CareNotesSignOff,
+        id,
+        json!({"status": "signed_off"}),
+    )
+    .await
+}
+
+async fn return_note(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<ReturnNote>,
+) -> One {
+    validate(&input)?;
+    let fields = json!({"status": "returned", "review_comment": input.review_comment});
+    records::change(&s, &c, &TABLE, Permission::CareNotesReturn, id, fields).await
+}
+
+/// A new version of a signed-off note, submitted for sign-off; the signed note stays as it was.
+async fn amend(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<AmendNote>,
+) -> Result<(StatusCode, Json<CareNote>)> {
+    validate(&input)?;
+    let mut tx = c.begin_for(&s, Permission::CareNotesAmend).await?;
+    let original: CareNote = records::fetch(&mut tx, &TABLE, id).await?;
+    let mut fields = json!(input);
+    fields["amends_id"] = json!(original.id);
+    let note = records::insert(&mut tx, &TABLE, original.service_user_id, fields).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(note)))
+}

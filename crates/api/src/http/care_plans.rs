@@ -1,0 +1,152 @@
+//! Care plans and their sections (personal care, nutrition, mobility, …): draft → signed off
+//! (active) → archived, with reviews in between. Enforced by the guard triggers.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde_json::json;
+use thrive_domain::records::{
+    CarePlan, CarePlanInput, CarePlanSectionInput, CarePlanSectionRecord, Page, Review,
+};
+use thrive_domain::Permission;
+use uuid::Uuid;
+
+use super::extract::{AppJson, Caller};
+use super::records::{self, validate, ListQuery, Table};
+use crate::error::Result;
+use crate::startup::AppState;
+
+pub const TABLE: Table = Table {
+    name: "care_plans",
+    order_by: "created_at",
+    filters: &["status"],
+};
+pub const SECTIONS: Table = Table {
+    name: "care_plan_sections",
+    order_by: "created_at",
+    filters: &["care_plan_id", "section"],
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/care-plans", get(list))
+        .route("/service-users/{id}/care-plans", post(create))
+        .route("/care-plans/{id}", get(show).put(edit))
+        .route("/care-plans/{id}/review", post(review))
+        .route("/care-plans/{id}/sign-off", post(sign_off))
+        .route("/care-plans/{id}/archive", post(archive))
+        .route("/care-plan-sections", get(list_sections))
+        .route("/service-users/{id}/care-plan-sections", post(add_section))
+        .route(
+            "/care-plan-sections/{id}",
+            put(edit_section).delete(remove_section),
+        )
+}
+
+type One = Result<Json<CarePlan>>;
+
+async fn list(
+    State(s): State<AppState>,
+    c: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Page<CarePlan>>> {
+    records::index(&s, &c, &TABLE, Permission::CarePlansView, &q).await
+}
+
+async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(su): Path<Uuid>,
+    AppJson(input): AppJson<CarePlanInput>,
+) -> Result<(StatusCode, Json<CarePlan>)> {
+    validate(&input)?;
+    records::create_in(&s, &c, &TABLE, Permission::CarePlansCreate, su, &input).await
+}
+
+async fn show(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
+    records::show(&s, &c, &TABLE, Permission::CarePlansView, id).await
+}
+
+async fn edit(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<CarePlanInput>,
+) -> One {
+    validate(&input)?;
+    records::change(&s, &c, &TABLE, Permission::CarePlansUpdate, id, &input).await
+}
+
+async fn review(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<Review>,
+) -> One {
+    validate(&input)?;
+    let fields = json!({"review_notes": input.review_notes, "review_date": input.review_date, "last_reviewed_at": "now"});
+    records::change(&s, &c, &TABLE, Permission::CarePlansReview, id, fields).await
+}
+
+async fn sign_off(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
+    records::change(
+        &s,
+        &c,
+        &TABLE,
+        Permission::CarePlansSignOff,
+        id,
+        json!({"status": "active"}),
+    )
+    .await
+}
+
+async fn archive(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
+    records::change(
+        &s,
+        &c,
+        &TABLE,
+        Permission::CarePlansArchive,
+        id,
+        json!({"status": "archived"}),
+    )
+    .await
+}
+
+async fn list_sections(
+    State(s): State<AppState>,
+    c: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Page<CarePlanSectionRecord>>> {
+    records::index(&s, &c, &SECTIONS, Permission::CarePlansView, &q).await
+}
+
+async fn add_section(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(su): Path<Uuid>,
+    AppJson(input): AppJson<CarePlanSectionInput>,
+) -> Result<(StatusCode, Json<CarePlanSectionRecord>)> {
+    validate(&input)?;
+    records::create_in(&s, &c, &SECTIONS, Permission::CarePlansUpdate, su, &input).await
+}
+
+async fn edit_section(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<CarePlanSectionInput>,
+) -> Result<Json<CarePlanSectionRecord>> {
+    validate(&input)?;
+    let fields =
+        json!({"needs": input.needs, "goals": input.goals, "interventions": input.interventions});
+    records::change(&s, &c, &SECTIONS, Permission::CarePlansUpdate, id, fields).await
+}
+
+async fn remove_section(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode> {
+    records::remove(&s, &c, &SECTIONS, Permission::CarePlansUpdate, id).await
+}

@@ -1,0 +1,219 @@
+//! Uploads: body map evidence photos and the organisation logo. Bytes are checked and cleaned
+//! by [`crate::images`] and stored in PostgreSQL under RLS; they are served only through these
+//! authenticated routes, by the file's random id, never cached by shared caches.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thrive_domain::Permission;
+use uuid::Uuid;
+
+use super::extract::Caller;
+use super::records;
+use crate::error::{ApiError, Result};
+use crate::images::{self, ImageProblem};
+use crate::startup::AppState;
+
+/// Upload routes get their own body limit (the API's JSON routes keep a small one).
+pub const UPLOAD_BODY_LIMIT: usize = images::MAX_BYTES + 64 * 1024;
+
+/// Routes taking uploaded bytes, mounted with [`UPLOAD_BODY_LIMIT`].
+pub fn upload_router() -> Router<AppState> {
+    Router::new()
+        .route("/body-map-marks/{id}/photos", post(upload_photo))
+        .route("/organisation/logo", axum::routing::put(upload_logo))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/body-map-marks/{id}/photos", get(list_photos))
+        .route("/files/{id}", get(download).delete(remove))
+        .route("/organisation/logo", get(logo))
+}
+
+/// What the API says about a stored file.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+pub struct StoredFile {
+    pub id: Uuid,
+    pub purpose: String,
+    pub content_type: String,
+    pub size: i32,
+    pub width: i32,
+    pub height: i32,
+}
+
+fn refused(problem: ImageProblem) -> ApiError {
+    match problem {
+        ImageProblem::TooLarge => ApiError::TooLarge(problem.to_string()),
+        other => ApiError::field("file", other.to_string()),
+    }
+}
+
+const META: &str = "id, purpose, content_type, size, width, height";
+
+async fn store(
+    tx: &mut sqlx::PgConnection,
+    purpose: &str,
+    service_user: Option<Uuid>,
+    mark: Option<Uuid>,
+    bytes: &[u8],
+) -> Result<StoredFile> {
+    let clean = images::clean(bytes).map_err(refused)?;
+    let sha = Sha256::digest(&clean.bytes).to_vec();
+    let file: StoredFile = sqlx::query_as(&format!(
+        "insert into files (organization_id, purpose, service_user_id, body_map_mark_id, content_type, size, sha256, width, height, content)
+         values (app.current_org(), $1, $2, $3, $4, $5, $6, $7, $8, $9) returning {META}"
+    ))
+    .bind(purpose)
+    .bind(service_user)
+    .bind(mark)
+    .bind(clean.content_type)
+    .bind(clean.bytes.len() as i32)
+    .bind(sha)
+    .bind(clean.width as i32)
+    .bind(clean.height as i32)
+    .bind(&clean.bytes)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(file)
+}
+
+async fn upload_photo(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(mark): Path<Uuid>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<StoredFile>)> {
+    let mut tx = caller
+        .begin_for(&state, Permission::BodyMapPhotosUpload)
+        .await?;
+    let mark_row: thrive_domain::records::BodyMapMark =
+        records::fetch(&mut tx, &super::body_maps::TABLE, mark).await?;
+    let file = store(
+        &mut tx,
+        "body_map_photo",
+        Some(mark_row.service_user_id),
+        Some(mark),
+        &body,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(file)))
+}
+
+async fn list_photos(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(mark): Path<Uuid>,
+) -> Result<Json<Vec<StoredFile>>> {
+    let mut tx = caller
+        .begin_for(&state, Permission::BodyMapPhotosView)
+        .await?;
+    let files: Vec<StoredFile> = sqlx::query_as(&format!(
+        "select {META} from files where body_map_mark_id = $1 order by created_at, id"
+    ))
+    .bind(mark)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(files))
+}
+
+fn image_response(content_type: String, bytes: Vec<u8>) -> Response {
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&content_type) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("inline"),
+    );
+    response
+}
+
+/// A stored file's bytes. Photos need photos_view and the service user's visibility (RLS).
+async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Response> {
+    let mut tx = caller.begin(&state).await?;
+    let row: Option<(String, String, Vec<u8>)> =
+        sqlx::query_as("select purpose, content_type, content from files where id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (purpose, content_type, bytes) = row.ok_or(ApiError::NotFound)?;
+    if purpose == "body_map_photo" {
+        caller
+            .require(&mut tx, Permission::BodyMapPhotosView)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(image_response(content_type, bytes))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode> {
+    let mut tx = caller.begin(&state).await?;
+    let purpose: String = sqlx::query_scalar("select purpose from files where id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let action = if purpose == "body_map_photo" {
+        Permission::BodyMapPhotosDelete
+    } else {
+        Permission::OrganisationUploadLogo
+    };
+    caller.require(&mut tx, action).await?;
+    sqlx::query("delete from files where id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces the organisation's logo.
+async fn upload_logo(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<(StatusCode, Json<StoredFile>)> {
+    let mut tx = caller
+        .begin_for(&state, Permission::OrganisationUploadLogo)
+        .await?;
+    sqlx::query("delete from files where purpose = 'organisation_logo'")
+        .execute(&mut *tx)
+        .await?;
+    let file = store(&mut tx, "organisation_logo", None, None, &body).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(file)))
+}
+
+/// The logo: every member sees it (the app shows it in its header).
+async fn logo(State(state): State<AppState>, caller: Caller) -> Result<Response> {
+    let mut tx = caller.begin(&state).await?;
+    let row: Option<(String, Vec<u8>)> = sqlx::query_as(
+        "select content_type, content from files where purpose = 'organisation_logo' order by created_at desc limit 1",
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let (content_type, bytes) = row.ok_or(ApiError::NotFound)?;
+    Ok(image_response(content_type, bytes))
+}

@@ -1,0 +1,111 @@
+//! Incidents and accidents: reported, investigated by a manager, closed with outcome and
+//! lessons; the notifiable flag is its own action.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use thrive_domain::records::{
+    CloseIncident, Incident, IncidentInput, Investigation, Notifiable, Page,
+};
+use thrive_domain::Permission;
+use uuid::Uuid;
+
+use super::extract::{AppJson, Caller};
+use super::records::{self, validate, ListQuery, Table};
+use crate::error::Result;
+use crate::startup::AppState;
+
+pub const TABLE: Table = Table {
+    name: "incidents",
+    order_by: "occurred_at",
+    filters: &["status", "category", "severity", "notifiable"],
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/incidents", get(list))
+        .route("/service-users/{id}/incidents", post(report))
+        .route("/incidents/{id}", get(show).put(edit).delete(remove))
+        .route("/incidents/{id}/investigate", post(investigate))
+        .route("/incidents/{id}/close", post(close))
+        .route("/incidents/{id}/notifiable", post(notifiable))
+}
+
+type One = Result<Json<Incident>>;
+
+async fn list(
+    State(s): State<AppState>,
+    c: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Page<Incident>>> {
+    records::index(&s, &c, &TABLE, Permission::IncidentsView, &q).await
+}
+
+async fn report(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(su): Path<Uuid>,
+    AppJson(input): AppJson<IncidentInput>,
+) -> Result<(StatusCode, Json<Incident>)> {
+    validate(&input)?;
+    records::create_in(&s, &c, &TABLE, Permission::IncidentsReport, su, &input).await
+}
+
+async fn show(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
+    records::show(&s, &c, &TABLE, Permission::IncidentsView, id).await
+}
+
+async fn edit(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<IncidentInput>,
+) -> One {
+    validate(&input)?;
+    records::change(&s, &c, &TABLE, Permission::IncidentsUpdate, id, &input).await
+}
+
+async fn remove(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> Result<StatusCode> {
+    records::remove(&s, &c, &TABLE, Permission::IncidentsDelete, id).await
+}
+
+async fn investigate(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<Investigation>,
+) -> One {
+    validate(&input)?;
+    let fields = json!({"status": "investigating", "investigation": input.investigation});
+    records::change(&s, &c, &TABLE, Permission::IncidentsInvestigate, id, fields).await
+}
+
+async fn close(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<CloseIncident>,
+) -> One {
+    validate(&input)?;
+    let fields = json!({"status": "closed", "outcome": input.outcome, "lessons": input.lessons});
+    records::change(&s, &c, &TABLE, Permission::IncidentsClose, id, fields).await
+}
+
+async fn notifiable(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<Notifiable>,
+) -> One {
+    records::change(
+        &s,
+        &c,
+        &TABLE,
+        Permission::IncidentsMarkNotifiable,
+        id,
+        &input,
+    )
+    .await
+}

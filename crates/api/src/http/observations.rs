@@ -1,0 +1,89 @@
+//! Observations and charts: fluids, food, repositioning and vital signs (NEWS2 scored by
+//! `crates/domain`).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use thrive_domain::records::{Observation, ObservationInput, Page};
+use thrive_domain::Permission;
+use uuid::Uuid;
+
+use super::extract::{AppJson, Caller};
+use super::records::{self, validate, ListQuery, Table};
+use crate::error::Result;
+use crate::startup::AppState;
+
+pub const TABLE: Table = Table {
+    name: "observations",
+    order_by: "observed_at",
+    filters: &["kind"],
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/observations", get(list))
+        .route("/service-users/{id}/observations", post(record))
+        .route("/observations/{id}", get(show).put(edit).delete(remove))
+}
+
+fn fields(input: &ObservationInput) -> serde_json::Value {
+    json!({"kind": input.kind(), "observed_at": json!(input)["observed_at"], "data": input.data, "news2": input.news2()})
+}
+
+async fn list(
+    State(s): State<AppState>,
+    c: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Page<Observation>>> {
+    records::index(&s, &c, &TABLE, Permission::ObservationsView, &q).await
+}
+
+async fn record(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(su): Path<Uuid>,
+    AppJson(input): AppJson<ObservationInput>,
+) -> Result<(StatusCode, Json<Observation>)> {
+    validate(&input)?;
+    records::create_in(
+        &s,
+        &c,
+        &TABLE,
+        Permission::ObservationsRecord,
+        su,
+        fields(&input),
+    )
+    .await
+}
+
+async fn show(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Observation>> {
+    records::show(&s, &c, &TABLE, Permission::ObservationsView, id).await
+}
+
+async fn edit(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<ObservationInput>,
+) -> Result<Json<Observation>> {
+    validate(&input)?;
+    records::change(
+        &s,
+        &c,
+        &TABLE,
+        Permission::ObservationsUpdate,
+        id,
+        fields(&input),
+    )
+    .await
+}
+
+async fn remove(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> Result<StatusCode> {
+    records::remove(&s, &c, &TABLE, Permission::ObservationsDelete, id).await
+}

@@ -1,0 +1,134 @@
+//! Risk assessments (falls, pressure ulcers, malnutrition, moving and handling), scored from
+//! their answers by `crates/domain`; the same review / sign-off / archive lifecycle as care plans.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use thrive_domain::records::{risk_score, Page, Review, RiskAssessment, RiskAssessmentInput};
+use thrive_domain::Permission;
+use uuid::Uuid;
+
+use super::extract::{AppJson, Caller};
+use super::records::{self, validate, ListQuery, Table};
+use crate::error::Result;
+use crate::startup::AppState;
+
+pub const TABLE: Table = Table {
+    name: "risk_assessments",
+    order_by: "created_at",
+    filters: &["status", "kind", "level"],
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/risk-assessments", get(list))
+        .route("/service-users/{id}/risk-assessments", post(create))
+        .route("/risk-assessments/{id}", get(show).put(edit))
+        .route("/risk-assessments/{id}/review", post(review))
+        .route("/risk-assessments/{id}/sign-off", post(sign_off))
+        .route("/risk-assessments/{id}/archive", post(archive))
+}
+
+type One = Result<Json<RiskAssessment>>;
+
+/// The stored fields: the answers with the score and level they give.
+fn scored(input: &RiskAssessmentInput) -> serde_json::Value {
+    let (score, level) = risk_score(input.kind, &input.answers);
+    let mut fields = json!(input);
+    fields["score"] = json!(score);
+    fields["level"] = json!(level);
+    fields
+}
+
+async fn list(
+    State(s): State<AppState>,
+    c: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Page<RiskAssessment>>> {
+    records::index(&s, &c, &TABLE, Permission::RiskAssessmentsView, &q).await
+}
+
+async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(su): Path<Uuid>,
+    AppJson(input): AppJson<RiskAssessmentInput>,
+) -> Result<(StatusCode, Json<RiskAssessment>)> {
+    validate(&input)?;
+    records::create_in(
+        &s,
+        &c,
+        &TABLE,
+        Permission::RiskAssessmentsCreate,
+        su,
+        scored(&input),
+    )
+    .await
+}
+
+async fn show(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
+    records::show(&s, &c, &TABLE, Permission::RiskAssessmentsView, id).await
+}
+
+async fn edit(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<RiskAssessmentInput>,
+) -> One {
+    validate(&input)?;
+    records::change(
+        &s,
+        &c,
+        &TABLE,
+        Permission::RiskAssessmentsUpdate,
+        id,
+        scored(&input),
+    )
+    .await
+}
+
+async fn review(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<Review>,
+) -> One {
+    validate(&input)?;
+    let fields = json!({"review_notes": input.review_notes, "review_date": input.review_date, "last_reviewed_at": "now"});
+    records::change(
+        &s,
+        &c,
+        &TABLE,
+        Permission::RiskAssessmentsReview,
+        id,
+        fields,
+    )
+    .await
+}
+
+async fn sign_off(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
+    records::change(
+        &s,
+        &c,
+        &TABLE,
+        Permission::RiskAssessmentsSignOff,
+        id,
+        json!({"status": "active"}),
+    )
+    .await
+}
+
+async fn archive(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
+    records::change(
+        &s,
+        &c,
+        &TABLE,
+        Permission::RiskAssessmentsArchive,
+        id,
+        json!({"status": "archived"}),
+    )
+    .await
+}

@@ -1,0 +1,88 @@
+//! The audit trail as the API answers it, and the organisation ladder's requests.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Permission;
+
+/// One audit entry: who (user, role), what (tool, action, table, record, service user), when,
+/// and the changed fields with their old and new values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub actor_user_id: Option<Uuid>,
+    pub actor_name: Option<String>,
+    pub actor_role: Option<String>,
+    pub tool: String,
+    pub action: String,
+    pub operation: String,
+    pub table_name: String,
+    pub record_id: Option<Uuid>,
+    pub service_user_id: Option<Uuid>,
+    /// field → {"old": …, "new": …} (only changed fields on update).
+    pub changes: serde_json::Value,
+}
+
+/// The answer of the chain verification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditVerification {
+    pub entries: i64,
+    pub intact: bool,
+    pub first_broken_seq: Option<i64>,
+    pub problem: Option<String>,
+}
+
+/// A role of the organisation's ladder with its explicit allow/deny per action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Role {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub members: i64,
+    pub permissions: BTreeMap<String, bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleInput {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl crate::validation::Validate for RoleInput {
+    fn validate(&self) -> Result<(), crate::validation::FieldErrors> {
+        crate::validation::Check::new()
+            .text("name", &self.name, 100)
+            .optional_text("description", &self.description, 500)
+            .finish()
+    }
+}
+
+/// Allow/deny changes for one role: only the actions named change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetPermissions {
+    pub permissions: BTreeMap<Permission, bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveToRole {
+    pub role_id: Uuid,
+}
+
+/// A member of staff as the staff list shows them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StaffMember {
+    pub user_id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role_id: Uuid,
+    pub role_name: String,
+    pub active: bool,
+}
