@@ -19,14 +19,14 @@ use anyhow::{bail, Context, Result};
 
 use postgres::Cluster;
 
-const USAGE: &str =
-    "usage: cargo xtask run | cargo xtask test | cargo xtask fetch-model | cargo xtask bench-browser";
+const USAGE: &str = "usage: cargo xtask run | cargo xtask test [e2e [FILE.test.js…]] | \
+                     cargo xtask fetch-model | cargo xtask bench-browser";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("run") => run(),
-        Some("test") => test(),
+        Some("test") => test(&args[1..]),
         Some("fetch-model") => aayu::fetch_model(),
         Some("bench-browser") => aayu::bench_browser(&args[1..]),
         _ => bail!("{USAGE}"),
@@ -46,7 +46,13 @@ pub fn state_dir() -> PathBuf {
 
 /// Run a command to completion, failing with its name when it fails.
 pub fn status(cmd: &mut Command) -> Result<()> {
-    let shown = format!("{cmd:?}");
+    // The program and its arguments only: the environment carries the test cluster's passwords,
+    // which must not land in a CI log.
+    let shown = format!(
+        "{:?} {:?}",
+        cmd.get_program(),
+        cmd.get_args().collect::<Vec<_>>()
+    );
     let st = cmd.status().with_context(|| format!("starting {shown}"))?;
     if !st.success() {
         bail!("{shown} failed with {st}");
@@ -224,8 +230,15 @@ fn wait_for_http(addr: &str, server: &mut Child) -> Result<()> {
     bail!("thrive-api did not start listening on {addr}")
 }
 
-fn test() -> Result<()> {
+/// Every suite; `test e2e [files…]` runs only the browser tests (all, or the named files), for
+/// a quicker loop while working on the web app. CI runs the whole of `cargo xtask test`.
+fn test(args: &[String]) -> Result<()> {
     let started = Instant::now();
+    let (e2e_only, e2e_files) = match args.split_first() {
+        None => (false, &[][..]),
+        Some((first, rest)) if first == "e2e" => (true, rest),
+        Some(_) => bail!("{USAGE}"),
+    };
     step("Checking tools");
     tools::ensure_for_test()?;
     step("Starting the test PostgreSQL cluster");
@@ -237,6 +250,53 @@ fn test() -> Result<()> {
     cluster.drop_database("thrive_test_template")?;
     provision(&api, &cluster, "thrive_test_template", false)?;
 
+    if !e2e_only {
+        rust_suites(&cluster)?;
+    }
+
+    step("Browser end-to-end tests (headless Chromium)");
+    let dist = state_dir().join("dist-e2e");
+    build_web(&dist)?;
+    // The tiny test models (good, truncated, corrupt, wrong architecture), in small chunks so
+    // the browser tests see a download of several Range requests.
+    let models = state_dir().join("e2e-models");
+    aayu::write_test_models(&models)?;
+    cluster.drop_database("thrive_e2e")?;
+    let logins = provision(&api, &cluster, "thrive_e2e", true)?;
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let artifacts = root().join("target").join("e2e-artifacts");
+    std::fs::create_dir_all(&artifacts)?;
+    let log = std::fs::File::create(artifacts.join("server.log"))?;
+    let mut server = serve_command(&api, &cluster, "thrive_e2e", &addr, &dist, &models)
+        .env(
+            "THRIVE_MODEL_CHUNK_BYTES",
+            aayu::E2E_CHUNK_BYTES.to_string(),
+        )
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting thrive-api for e2e")?;
+    let result = wait_for_http(&addr, &mut server).and_then(|()| {
+        let mut cmd = Command::new("node");
+        cmd.current_dir(root().join("e2e"))
+            .args(["--test", "--test-concurrency=1"])
+            .args(e2e_files)
+            .env("THRIVE_URL", format!("http://{addr}"))
+            .env("THRIVE_DEMO_PASSWORD", &cluster.secrets.demo)
+            .env("THRIVE_DEMO_LOGINS", logins.join("\n"))
+            .env("THRIVE_ARTIFACTS", &artifacts);
+        status(&mut cmd)
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    cluster.stop_if_private()?;
+    result?;
+    println!("\nAll test suites passed in {:.0?}.", started.elapsed());
+    Ok(())
+}
+
+/// The Rust suites: unit and database integration tests, then the wasm32 ones.
+fn rust_suites(cluster: &Cluster) -> Result<()> {
     step("Unit and database integration tests");
     let mut cmd = cargo();
     cmd.current_dir(root())
@@ -285,43 +345,5 @@ fn test() -> Result<()> {
             tools::cargo_bin("wasm-bindgen-test-runner"),
         );
     status(&mut cmd)?;
-
-    step("Browser end-to-end tests (headless Chromium)");
-    let dist = state_dir().join("dist-e2e");
-    build_web(&dist)?;
-    // The tiny test models (good, truncated, corrupt, wrong architecture), in small chunks so
-    // the browser tests see a download of several Range requests.
-    let models = state_dir().join("e2e-models");
-    aayu::write_test_models(&models)?;
-    cluster.drop_database("thrive_e2e")?;
-    let logins = provision(&api, &cluster, "thrive_e2e", true)?;
-    let addr = format!("127.0.0.1:{}", free_port()?);
-    let artifacts = root().join("target").join("e2e-artifacts");
-    std::fs::create_dir_all(&artifacts)?;
-    let log = std::fs::File::create(artifacts.join("server.log"))?;
-    let mut server = serve_command(&api, &cluster, "thrive_e2e", &addr, &dist, &models)
-        .env(
-            "THRIVE_MODEL_CHUNK_BYTES",
-            aayu::E2E_CHUNK_BYTES.to_string(),
-        )
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("starting thrive-api for e2e")?;
-    let result = wait_for_http(&addr, &mut server).and_then(|()| {
-        let mut cmd = Command::new("node");
-        cmd.current_dir(root().join("e2e"))
-            .args(["--test", "--test-concurrency=1"])
-            .env("THRIVE_URL", format!("http://{addr}"))
-            .env("THRIVE_DEMO_PASSWORD", &cluster.secrets.demo)
-            .env("THRIVE_DEMO_LOGINS", logins.join("\n"))
-            .env("THRIVE_ARTIFACTS", &artifacts);
-        status(&mut cmd)
-    });
-    let _ = server.kill();
-    let _ = server.wait();
-    cluster.stop_if_private()?;
-    result?;
-    println!("\nAll test suites passed in {:.0?}.", started.elapsed());
     Ok(())
 }

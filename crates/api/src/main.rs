@@ -16,7 +16,10 @@ const USAGE: &str = "usage:
       env: THRIVE_OWNER_PASSWORD, THRIVE_APP_PASSWORD, THRIVE_DEMO_PASSWORD (with --seed-demo)
       Creates the roles and the database if missing and applies migrations as thrive_owner.
   thrive-api verify-audit --admin-url URL --database NAME
-      Recomputes every organisation's audit hash chain; exits 1 naming the first broken entry.";
+      Recomputes every organisation's audit hash chain; exits 1 naming the first broken entry.
+  thrive-api purge-closed --admin-url URL --database NAME [--dry-run]
+      Deletes every organisation whose closure was requested and whose retention period has
+      ended, leaving a tombstone in purged_organizations; --dry-run only lists them.";
 
 fn secret_env(name: &str) -> Result<SecretString> {
     Ok(std::env::var(name)
@@ -37,6 +40,7 @@ async fn main() -> Result<()> {
         }
         Some("provision") => provision(&args[1..]).await,
         Some("verify-audit") => verify_audit(&args[1..]).await,
+        Some("purge-closed") => purge_closed(&args[1..]).await,
         Some("--help" | "-h" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -67,6 +71,32 @@ fn admin_args(args: &[String], seed_demo: Option<&mut bool>) -> Result<(String, 
         admin_url.context("--admin-url is required")?,
         database.context("--database is required")?,
     ))
+}
+
+/// Purges the organisations whose retention period after a closure request has ended.
+async fn purge_closed(args: &[String]) -> Result<()> {
+    let dry_run = args.iter().any(|a| a == "--dry-run");
+    let rest: Vec<String> = args.iter().filter(|a| *a != "--dry-run").cloned().collect();
+    let (admin_url, database) = admin_args(&rest, None)?;
+    let options: sqlx::postgres::PgConnectOptions = admin_url.parse()?;
+    let mut conn = sqlx::PgConnection::connect_with(&options.database(&database)).await?;
+    let purged =
+        thrive_api::db::purge::purge_due(&mut conn, time::OffsetDateTime::now_utc(), dry_run)
+            .await?;
+    if purged.is_empty() {
+        println!("No organisation is due for purging.");
+    }
+    for p in purged {
+        let verb = if dry_run { "due" } else { "purged" };
+        println!(
+            "{verb}\t{}\t{}\t{} audit entries\t{}",
+            p.id,
+            p.name,
+            p.audit_entries,
+            serde_json::Value::Object(p.rows_deleted)
+        );
+    }
+    Ok(())
 }
 
 /// Runs `app.audit_verify` for every organisation from an administrator connection (which sees

@@ -86,3 +86,69 @@ pub struct StaffMember {
     pub role_name: String,
     pub active: bool,
 }
+
+/// Inviting a new member of staff into a role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteStaff {
+    pub email: String,
+    pub display_name: String,
+    pub role_id: Uuid,
+}
+
+impl crate::validation::Validate for InviteStaff {
+    fn validate(&self) -> Result<(), crate::validation::FieldErrors> {
+        let mut check = crate::validation::Check::new();
+        if crate::auth::normalise_email(&self.email).is_none() {
+            check.fail("email", "Enter an email address like name@example.org.");
+        }
+        check.text("display_name", &self.display_name, 200);
+        check.finish()
+    }
+}
+
+/// An invitation as the staff screen lists it. The token is never shown again after creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invitation {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role_id: Uuid,
+    pub role_name: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub expires_at: String,
+    pub accepted_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// The answer to an invitation: the one-time token to hand to the invitee (shown once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvitationCreated {
+    pub invitation: Invitation,
+    pub token: String,
+}
+
+/// Accepting an invitation: its token, and the password (a new one for a new account, the
+/// existing one for an account that already exists).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitation {
+    pub token: String,
+    pub password: String,
+}
+
+/// Editing a colleague's details.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStaff {
+    pub display_name: String,
+}
+
+impl crate::validation::Validate for UpdateStaff {
+    fn validate(&self) -> Result<(), crate::validation::FieldErrors> {
+        crate::validation::Check::new()
+            .text("display_name", &self.display_name, 200)
+            .finish()
+    }
+}

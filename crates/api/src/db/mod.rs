@@ -1,6 +1,7 @@
 //! The database edge: the connection pool, and transactions that carry the caller's identity
 //! into PostgreSQL so Row Level Security can do the isolating.
 
+pub mod purge;
 pub mod seed;
 pub mod setup;
 
@@ -26,6 +27,24 @@ pub async fn begin_as(
     who: Identity,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    sqlx::query("select set_config('app.user_id', $1, true), set_config('app.org_id', $2, true)")
+        .bind(who.user_id.to_string())
+        .bind(who.organization_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// [`begin_as`] for a long read: one consistent, read-only snapshot (repeatable read), so an
+/// export's tables agree with each other however long it streams.
+pub async fn begin_snapshot_as(
+    pool: &PgPool,
+    who: Identity,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("select set_config('app.user_id', $1, true), set_config('app.org_id', $2, true)")
         .bind(who.user_id.to_string())
         .bind(who.organization_id.to_string())

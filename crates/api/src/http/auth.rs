@@ -39,7 +39,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// 256 random bits, base64url without padding (43 characters).
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)

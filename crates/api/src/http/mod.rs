@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body_maps;
 pub mod care_notes;
 pub mod care_plans;
+pub mod exports;
 pub mod extract;
 pub mod files;
 pub mod handovers;
@@ -19,6 +20,7 @@ pub mod records;
 pub mod risk_assessments;
 pub mod roles;
 pub mod service_users;
+pub mod staff;
 
 use axum::http::{HeaderName, StatusCode};
 use axum::response::IntoResponse;
@@ -52,6 +54,8 @@ pub fn api_router() -> Router<AppState> {
         .merge(medication::router())
         .merge(roles::router())
         .merge(audit::router())
+        .merge(exports::router())
+        .merge(staff::router())
         .merge(organisation::router())
         .merge(files::router())
         .merge(models::router())

@@ -168,6 +168,17 @@ pub async fn seed_org(conn: &mut PgConnection, tag: &str, hash: &str) -> Org {
     seed::clinical_examples(conn, org.id, service_users[0], staff["admin"])
         .await
         .expect("clinical examples");
+    // A pending invitation, so every organisation table has a row to probe.
+    sqlx::query(
+        "insert into staff_invitations (organization_id, email, display_name, role_id, token_hash, expires_at)
+         values ($1, $2, 'Invited Person', $3, sha256($2::bytea), now() + interval '7 days')",
+    )
+    .bind(org.id)
+    .bind(format!("invited@{tag}.example"))
+    .bind(org.role(DefaultRole::Carer))
+    .execute(&mut *conn)
+    .await
+    .expect("invitation");
     Org {
         org,
         staff,

@@ -4,6 +4,7 @@
 
 mod auth;
 mod catalogue;
+mod exports;
 mod files;
 mod headers;
 mod helpers;

@@ -11,22 +11,9 @@ use uuid::Uuid;
 use crate::helpers::{as_app_with, TestApp, World};
 use crate::records::{member_with, set_role_permissions};
 
-/// Actions not probed here: their endpoints do not exist yet, or (photo upload and delete, the
-/// logo) they take raw bytes and are tested in `files.rs`. The test fails if one of these gains a probe
-/// without leaving this list, or if an action is neither probed nor listed here.
-const PENDING: &[Permission] = &[
-    ServiceUsersExport,
-    BodyMapPhotosUpload,
-    BodyMapPhotosDelete,
-    StaffInvite,
-    StaffUpdate,
-    AuditExport,
-    ExportOrganisationCsv,
-    ExportOrganisationXlsx,
-    ExportAuditedReports,
-    OrganisationUploadLogo,
-    OrganisationRequestClosure,
-];
+/// Actions not probed here. The test fails if one of these gains a probe without leaving this
+/// list, or if an action is neither probed nor listed here. Every action is probed now.
+const PENDING: &[Permission] = &[];
 
 struct Probe {
     /// Needed besides the action itself to reach the record.
@@ -40,6 +27,18 @@ struct Probe {
     /// The same change as raw SQL (`$1` = the record or service user), refused by the database
     /// (insufficient_privilege from a guard, or no row touched because a policy hides it).
     sql: Option<(&'static str, Uuid)>,
+    /// A raw body (an upload) instead of JSON.
+    bytes: Option<Vec<u8>>,
+}
+
+/// A small, valid PNG for the upload probes.
+fn png() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([x as u8 * 30, y as u8 * 30, 90]));
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_with_encoder(image::codecs::png::PngEncoder::new(&mut out))
+        .expect("encode");
+    out
 }
 
 const NOW: &str = "2026-11-23T10:00:00Z";
@@ -233,6 +232,7 @@ fn probe(
         ok,
         denied: 403,
         sql: None,
+        bytes: None,
     }
 }
 
@@ -240,6 +240,60 @@ impl Probe {
     fn sql(mut self, sql: &'static str, target: Uuid) -> Self {
         self.sql = Some((sql, target));
         self
+    }
+
+    fn bytes(mut self, bytes: Vec<u8>) -> Self {
+        self.bytes = Some(bytes);
+        self
+    }
+
+    async fn send(&self, app: &TestApp, cookie: &str) -> reqwest::Response {
+        match &self.bytes {
+            None => {
+                app.send(self.method, &self.path, cookie, self.body.as_ref())
+                    .await
+            }
+            Some(bytes) => {
+                let method = reqwest::Method::from_bytes(self.method.as_bytes()).expect("method");
+                app.http
+                    .request(method, app.url(&self.path))
+                    .header(reqwest::header::COOKIE, cookie)
+                    .header(reqwest::header::CONTENT_TYPE, "image/png")
+                    .body(bytes.clone())
+                    .send()
+                    .await
+                    .expect("upload")
+            }
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// A body map mark with one photo, uploaded by the administrator: (mark, photo).
+    async fn photo(&self) -> (Uuid, Uuid) {
+        let mark = self.mark().await;
+        let resp = probe(
+            vec![],
+            "POST",
+            format!("/api/body-map-marks/{mark}/photos"),
+            None,
+            201,
+        )
+        .bytes(png())
+        .send(self.app, self.admin)
+        .await;
+        assert_eq!(resp.status(), 201, "fixture photo");
+        let v: Value = resp.json().await.expect("json");
+        (mark, id(&v))
+    }
+
+    async fn organisation_name(&self) -> String {
+        self.app
+            .expect(200, "GET", "/api/organisation", self.admin, None)
+            .await["name"]
+            .as_str()
+            .expect("name")
+            .to_owned()
     }
 }
 
@@ -445,7 +499,40 @@ async fn probe_for(c: &Ctx<'_>, p: Permission) -> Option<Probe> {
 
         AssistantDownloadModel => probe(vec![], "GET", "/api/models/manifest.json".into(), None, 200),
 
-        _ => return None,
+        BodyMapPhotosUpload => { let x = c.mark().await;
+            probe(with(view(BodyMapsView), &[BodyMapPhotosView]), "POST", format!("/api/body-map-marks/{x}/photos"), None, 201).bytes(png())
+                .sql("insert into files (organization_id, purpose, service_user_id, body_map_mark_id, content_type, size, sha256, width, height, content)
+                      select organization_id, 'body_map_photo', service_user_id, id, 'image/png', 1, '\\x00', 1, 1, '\\x00' from body_map_marks where id = $1", x) }
+        BodyMapPhotosDelete => { let (_, photo) = c.photo().await;
+            probe(with(view(BodyMapsView), &[BodyMapPhotosView]), "DELETE", format!("/api/files/{photo}"), None, 204)
+                .sql("delete from files where id = $1", photo) }
+        OrganisationUploadLogo => probe(vec![], "PUT", "/api/organisation/logo".into(), None, 201).bytes(png())
+            .sql("insert into files (organization_id, purpose, content_type, size, sha256, width, height, content)
+                  select app.current_org(), 'organisation_logo', 'image/png', 1, '\\x00', 1, 1, '\\x00' where $1::uuid is not null", su),
+        OrganisationRequestClosure => {
+            let name = c.organisation_name().await;
+            probe(vec![], "POST", "/api/organisation/closure".into(), Some(json!({"confirm_name": name, "retention_days": 30})), 200)
+                .sql("update organizations set purge_after = now() + interval '60 days' where id = app.current_org() and $1::uuid is not null", su)
+        }
+
+        ServiceUsersExport => probe(see(), "GET", format!("/api/service-users/{su}/export.zip"), None, 200)
+            .sql("select app.audit_export('service_user', $1, '{}'::jsonb)", su),
+        ExportOrganisationCsv => probe(vec![], "GET", "/api/exports/organisation.zip".into(), None, 200)
+            .sql("select app.audit_export('organisation_csv', $1, '{}'::jsonb)", su),
+        ExportOrganisationXlsx => probe(vec![], "GET", "/api/exports/organisation.xlsx".into(), None, 200)
+            .sql("select app.audit_export('organisation_xlsx', $1, '{}'::jsonb)", su),
+        ExportAuditedReports => probe(see(), "GET", "/api/exports/inspection-report.csv".into(), None, 200)
+            .sql("select app.audit_export('report', $1, '{}'::jsonb)", su),
+        AuditExport => probe(vec![AuditView], "GET", "/api/audit/export.csv".into(), None, 200)
+            .sql("select app.audit_export('audit', $1, '{}'::jsonb)", su),
+
+        StaffInvite => { let r = c.spare_role().await;
+            probe(vec![StaffView], "POST", "/api/staff/invitations".into(),
+                Some(json!({"email": format!("probe-{}@a.example", Uuid::new_v4()), "display_name": "Probe Invitee", "role_id": r})), 201)
+                .sql("insert into staff_invitations (organization_id, email, display_name, role_id, token_hash, expires_at)
+                      values (app.current_org(), 'raw@a.example', 'Raw', $1, sha256('raw'::bytea), now() + interval '1 day')", r) }
+        StaffUpdate => probe(vec![StaffView], "PUT", format!("/api/staff/{}", c.world.a.user("carer2")), Some(json!({"display_name": "Carer Two"})), 204)
+            .sql("select app.update_staff_member($1, 'Renamed by SQL')", c.world.a.user("carer2")),
     })
 }
 
@@ -486,14 +573,7 @@ async fn every_action_is_allowed_to_a_role_that_has_it_and_refused_to_one_that_d
             &with(allowed.needs.clone(), &[p]),
         )
         .await;
-        let resp = app
-            .send(
-                allowed.method,
-                &allowed.path,
-                &cookie,
-                allowed.body.as_ref(),
-            )
-            .await;
+        let resp = allowed.send(&app, &cookie).await;
         let status = resp.status().as_u16();
         assert_eq!(
             status,
@@ -513,9 +593,7 @@ async fn every_action_is_allowed_to_a_role_that_has_it_and_refused_to_one_that_d
             .collect();
         set_role_permissions(&mut conn, world.a.id(), role, &everything_else).await;
         drop(conn);
-        let resp = app
-            .send(denied.method, &denied.path, &cookie, denied.body.as_ref())
-            .await;
+        let resp = denied.send(&app, &cookie).await;
         let status = resp.status().as_u16();
         assert_eq!(
             status,
