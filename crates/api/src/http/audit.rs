@@ -2,8 +2,7 @@
 //! (audit.verify). Entries are written only by the database's triggers.
 
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use sqlx::postgres::PgArguments;
 use sqlx::Arguments;
@@ -14,13 +13,14 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::extract::Caller;
+use super::routes::Routes;
 use crate::error::{ApiError, Result};
 use crate::startup::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/audit", get(list))
-        .route("/audit/verify", get(verify))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/audit", &[Permission::AuditView], "The audit trail, filtered by staff member, service user, date range, action and tool (keyset pages)", list)
+        .get("/audit/verify", &[Permission::AuditVerify], "Recompute the organisation's audit hash chain and report the first broken entry", verify)
 }
 
 /// The five filters (staff member, service user, date range, action, tool), a cursor (the

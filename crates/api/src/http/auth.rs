@@ -7,8 +7,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use axum_extra::extract::CookieJar;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,16 +25,35 @@ use thrive_domain::Permission;
 use uuid::Uuid;
 
 use super::extract::{secret_hash, AppJson, Caller, SESSION_COOKIE};
+use super::routes::Routes;
 use crate::error::{ApiError, Result};
 use crate::passwords;
 use crate::startup::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/authorize", post(authorize))
-        .route("/auth/token", post(token))
-        .route("/auth/logout", post(logout))
-        .route("/me", get(me))
+pub fn routes() -> Routes {
+    Routes::new()
+        .post(
+            "/auth/authorize",
+            &[],
+            "Sign-in step 1: email, password and a PKCE S256 challenge give a one-time code",
+            authorize,
+        )
+        .public()
+        .post(
+            "/auth/token",
+            &[],
+            "Sign-in step 2: the code and its PKCE verifier set the session cookie",
+            token,
+        )
+        .public()
+        .post("/auth/logout", &[], "End the session", logout)
+        .public()
+        .get(
+            "/me",
+            &[],
+            "The signed-in member: organisation, role, allowed actions, idle timeout",
+            me,
+        )
 }
 
 /// 256 random bits, base64url without padding (43 characters).

@@ -2,14 +2,14 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use thrive_domain::records::{BodyMapMark, BodyMapMarkInput, Page};
 use thrive_domain::Permission;
 use uuid::Uuid;
 
 use super::extract::{AppJson, Caller};
 use super::records::{self, validate, ListQuery, Table};
+use super::routes::Routes;
 use crate::error::Result;
 use crate::startup::AppState;
 
@@ -19,11 +19,38 @@ pub const TABLE: Table = Table {
     filters: &["side"],
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/body-map-marks", get(list))
-        .route("/service-users/{id}/body-map-marks", post(create))
-        .route("/body-map-marks/{id}", get(show).put(edit).delete(remove))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(
+            "/body-map-marks",
+            &[Permission::BodyMapsView],
+            "List body map marks (filtered, keyset pages)",
+            list,
+        )
+        .post(
+            "/service-users/{id}/body-map-marks",
+            &[Permission::BodyMapsCreate],
+            "Create a body map mark for a service user",
+            create,
+        )
+        .get(
+            "/body-map-marks/{id}",
+            &[Permission::BodyMapsView],
+            "Read one body map mark",
+            show,
+        )
+        .put(
+            "/body-map-marks/{id}",
+            &[Permission::BodyMapsUpdate],
+            "Edit a body map mark",
+            edit,
+        )
+        .delete(
+            "/body-map-marks/{id}",
+            &[Permission::BodyMapsDelete],
+            "Delete a body map mark",
+            remove,
+        )
 }
 
 async fn list(

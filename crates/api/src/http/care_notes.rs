@@ -4,8 +4,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 use thrive_domain::records::{AmendNote, CareNote, CareNoteInput, Page, ReturnNote};
 use thrive_domain::Permission;
@@ -13,6 +12,7 @@ use uuid::Uuid;
 
 use super::extract::{AppJson, Caller};
 use super::records::{self, validate, ListQuery, Table};
+use super::routes::Routes;
 use crate::error::Result;
 use crate::startup::AppState;
 
@@ -22,15 +22,62 @@ pub const TABLE: Table = Table {
     filters: &["status", "category", "author_id"],
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/care-notes", get(list))
-        .route("/service-users/{id}/care-notes", post(create))
-        .route("/care-notes/{id}", get(show).put(edit).delete(remove))
-        .route("/care-notes/{id}/submit", post(submit))
-        .route("/care-notes/{id}/sign-off", post(sign_off))
-        .route("/care-notes/{id}/return", post(return_note))
-        .route("/care-notes/{id}/amend", post(amend))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(
+            "/care-notes",
+            &[Permission::CareNotesView],
+            "List care notes (filtered, keyset pages)",
+            list,
+        )
+        .post(
+            "/service-users/{id}/care-notes",
+            &[Permission::CareNotesCreate],
+            "Create a care note for a service user",
+            create,
+        )
+        .get(
+            "/care-notes/{id}",
+            &[Permission::CareNotesView],
+            "Read one care note",
+            show,
+        )
+        .put(
+            "/care-notes/{id}",
+            &[Permission::CareNotesUpdateDraft],
+            "Edit a care note",
+            edit,
+        )
+        .delete(
+            "/care-notes/{id}",
+            &[Permission::CareNotesDeleteDraft],
+            "Delete a care note",
+            remove,
+        )
+        .post(
+            "/care-notes/{id}/submit",
+            &[Permission::CareNotesSubmit],
+            "Submit a care note for sign-off",
+            submit,
+        )
+        .post(
+            "/care-notes/{id}/sign-off",
+            &[Permission::CareNotesSignOff],
+            "Sign off a care note",
+            sign_off,
+        )
+        .post(
+            "/care-notes/{id}/return",
+            &[Permission::CareNotesReturn],
+            "Return a submitted note to its author with a comment",
+            return_note,
+        )
+        .post(
+            "/care-notes/{id}/amend",
+            &[Permission::CareNotesAmend],
+            "A new version of a signed-off note, submitted for sign-off",
+            amend,
+        )
 }
 
 type One = Result<Json<CareNote>>;

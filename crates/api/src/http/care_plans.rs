@@ -3,8 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 use thrive_domain::records::{
     CarePlan, CarePlanInput, CarePlanSectionInput, CarePlanSectionRecord, Page, Review,
@@ -14,6 +13,7 @@ use uuid::Uuid;
 
 use super::extract::{AppJson, Caller};
 use super::records::{self, validate, ListQuery, Table};
+use super::routes::Routes;
 use crate::error::Result;
 use crate::startup::AppState;
 
@@ -28,19 +28,73 @@ pub const SECTIONS: Table = Table {
     filters: &["care_plan_id", "section"],
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/care-plans", get(list))
-        .route("/service-users/{id}/care-plans", post(create))
-        .route("/care-plans/{id}", get(show).put(edit))
-        .route("/care-plans/{id}/review", post(review))
-        .route("/care-plans/{id}/sign-off", post(sign_off))
-        .route("/care-plans/{id}/archive", post(archive))
-        .route("/care-plan-sections", get(list_sections))
-        .route("/service-users/{id}/care-plan-sections", post(add_section))
-        .route(
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(
+            "/care-plans",
+            &[Permission::CarePlansView],
+            "List care plans (filtered, keyset pages)",
+            list,
+        )
+        .post(
+            "/service-users/{id}/care-plans",
+            &[Permission::CarePlansCreate],
+            "Create a care plan for a service user",
+            create,
+        )
+        .get(
+            "/care-plans/{id}",
+            &[Permission::CarePlansView],
+            "Read one care plan",
+            show,
+        )
+        .put(
+            "/care-plans/{id}",
+            &[Permission::CarePlansUpdate],
+            "Edit a care plan",
+            edit,
+        )
+        .post(
+            "/care-plans/{id}/review",
+            &[Permission::CarePlansReview],
+            "Review a care plan",
+            review,
+        )
+        .post(
+            "/care-plans/{id}/sign-off",
+            &[Permission::CarePlansSignOff],
+            "Sign off a care plan",
+            sign_off,
+        )
+        .post(
+            "/care-plans/{id}/archive",
+            &[Permission::CarePlansArchive],
+            "Archive a care plan",
+            archive,
+        )
+        .get(
+            "/care-plan-sections",
+            &[Permission::CarePlansView],
+            "List care plan sections",
+            list_sections,
+        )
+        .post(
+            "/service-users/{id}/care-plan-sections",
+            &[Permission::CarePlansUpdate],
+            "Add a section to a care plan",
+            add_section,
+        )
+        .put(
             "/care-plan-sections/{id}",
-            put(edit_section).delete(remove_section),
+            &[Permission::CarePlansUpdate],
+            "Edit a care plan section",
+            edit_section,
+        )
+        .delete(
+            "/care-plan-sections/{id}",
+            &[Permission::CarePlansUpdate],
+            "Remove a care plan section",
+            remove_section,
         )
 }
 

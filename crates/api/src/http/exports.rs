@@ -9,8 +9,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde_json::json;
 use thrive_domain::Permission;
 use time::OffsetDateTime;
@@ -19,18 +17,19 @@ use uuid::Uuid;
 
 use super::audit::{query_entries, AuditQuery};
 use super::extract::Caller;
+use super::routes::Routes;
 use crate::db;
 use crate::error::{ApiError, Result};
 use crate::export::{self, csv_field, Format, Scope};
 use crate::startup::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/exports/organisation.zip", get(organisation_csv))
-        .route("/exports/organisation.xlsx", get(organisation_xlsx))
-        .route("/exports/inspection-report.csv", get(inspection_report))
-        .route("/service-users/{id}/export.zip", get(service_user))
-        .route("/audit/export.csv", get(audit_csv))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/exports/organisation.zip", &[Permission::ExportOrganisationCsv], "Everything the organisation owns as CSV, one file per table, zipped with the photos (streamed, audited)", organisation_csv)
+        .get("/exports/organisation.xlsx", &[Permission::ExportOrganisationXlsx], "Everything the organisation owns as one Excel workbook, a sheet per table (streamed, audited)", organisation_xlsx)
+        .get("/exports/inspection-report.csv", &[Permission::ExportAuditedReports], "Inspection summary, one line per service user (audited)", inspection_report)
+        .get("/service-users/{id}/export.zip", &[Permission::ServiceUsersExport], "One service user's whole record, for a subject access request (streamed, audited)", service_user)
+        .get("/audit/export.csv", &[Permission::AuditExport], "The audit trail as filtered in the viewer, as CSV (audited)", audit_csv)
 }
 
 /// Audits the export (and checks `action`) in its own committed transaction, then opens the

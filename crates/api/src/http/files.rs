@@ -6,8 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thrive_domain::Permission;
@@ -15,6 +14,7 @@ use uuid::Uuid;
 
 use super::extract::Caller;
 use super::records;
+use super::routes::Routes;
 use crate::error::{ApiError, Result};
 use crate::images::{self, ImageProblem};
 use crate::startup::AppState;
@@ -23,17 +23,38 @@ use crate::startup::AppState;
 pub const UPLOAD_BODY_LIMIT: usize = images::MAX_BYTES + 64 * 1024;
 
 /// Routes taking uploaded bytes, mounted with [`UPLOAD_BODY_LIMIT`].
-pub fn upload_router() -> Router<AppState> {
-    Router::new()
-        .route("/body-map-marks/{id}/photos", post(upload_photo))
-        .route("/organisation/logo", axum::routing::put(upload_logo))
+pub fn upload_routes() -> Routes {
+    Routes::new()
+        .post("/body-map-marks/{id}/photos", &[Permission::BodyMapPhotosUpload], "Upload an evidence photo for a body map mark (JPEG, PNG or WebP up to 10 MB; EXIF stripped)", upload_photo)
+        .bytes()
+        .put("/organisation/logo", &[Permission::OrganisationUploadLogo], "Replace the organisation's logo (JPEG, PNG or WebP; metadata stripped)", upload_logo)
+        .bytes()
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/body-map-marks/{id}/photos", get(list_photos))
-        .route("/files/{id}", get(download).delete(remove))
-        .route("/organisation/logo", get(logo))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(
+            "/body-map-marks/{id}/photos",
+            &[Permission::BodyMapPhotosView],
+            "List a body map mark's photos",
+            list_photos,
+        )
+        .get(
+            "/files/{id}",
+            &[Permission::BodyMapPhotosView],
+            "A stored file's bytes",
+            download,
+        )
+        .delete(
+            "/files/{id}",
+            &[
+                Permission::BodyMapPhotosDelete,
+                Permission::OrganisationUploadLogo,
+            ],
+            "Delete a stored file",
+            remove,
+        )
+        .get("/organisation/logo", &[], "The organisation's logo", logo)
 }
 
 /// What the API says about a stored file.

@@ -2,8 +2,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use thrive_domain::records::{Handover, HandoverInput, Page};
@@ -12,6 +11,7 @@ use uuid::Uuid;
 
 use super::extract::{AppJson, Caller};
 use super::records::{self, validate, ListQuery, Table};
+use super::routes::Routes;
 use crate::error::Result;
 use crate::startup::AppState;
 
@@ -26,13 +26,38 @@ pub const ACKNOWLEDGEMENTS: Table = Table {
     filters: &["handover_id", "user_id"],
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/handovers", get(list))
-        .route("/service-users/{id}/handovers", post(create))
-        .route("/handovers/{id}", get(show))
-        .route("/handovers/{id}/acknowledge", post(acknowledge))
-        .route("/handover-acknowledgements", get(acknowledgements))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(
+            "/handovers",
+            &[Permission::HandoversView],
+            "List handovers (filtered, keyset pages)",
+            list,
+        )
+        .post(
+            "/service-users/{id}/handovers",
+            &[Permission::HandoversCreate],
+            "Create a handover for a service user",
+            create,
+        )
+        .get(
+            "/handovers/{id}",
+            &[Permission::HandoversView],
+            "Read one handover",
+            show,
+        )
+        .post(
+            "/handovers/{id}/acknowledge",
+            &[Permission::HandoversAcknowledge],
+            "Acknowledge a handover",
+            acknowledge,
+        )
+        .get(
+            "/handover-acknowledgements",
+            &[Permission::HandoversView],
+            "Who acknowledged which handover",
+            acknowledgements,
+        )
 }
 
 #[derive(Debug, Serialize, Deserialize)]

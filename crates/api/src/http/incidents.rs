@@ -3,8 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 use thrive_domain::records::{
     CloseIncident, Incident, IncidentInput, Investigation, Notifiable, Page,
@@ -14,6 +13,7 @@ use uuid::Uuid;
 
 use super::extract::{AppJson, Caller};
 use super::records::{self, validate, ListQuery, Table};
+use super::routes::Routes;
 use crate::error::Result;
 use crate::startup::AppState;
 
@@ -23,14 +23,56 @@ pub const TABLE: Table = Table {
     filters: &["status", "category", "severity", "notifiable"],
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/incidents", get(list))
-        .route("/service-users/{id}/incidents", post(report))
-        .route("/incidents/{id}", get(show).put(edit).delete(remove))
-        .route("/incidents/{id}/investigate", post(investigate))
-        .route("/incidents/{id}/close", post(close))
-        .route("/incidents/{id}/notifiable", post(notifiable))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(
+            "/incidents",
+            &[Permission::IncidentsView],
+            "List incidents (filtered, keyset pages)",
+            list,
+        )
+        .post(
+            "/service-users/{id}/incidents",
+            &[Permission::IncidentsReport],
+            "Report an incident for a service user",
+            report,
+        )
+        .get(
+            "/incidents/{id}",
+            &[Permission::IncidentsView],
+            "Read one incident",
+            show,
+        )
+        .put(
+            "/incidents/{id}",
+            &[Permission::IncidentsUpdate],
+            "Edit an incident",
+            edit,
+        )
+        .delete(
+            "/incidents/{id}",
+            &[Permission::IncidentsDelete],
+            "Delete an incident",
+            remove,
+        )
+        .post(
+            "/incidents/{id}/investigate",
+            &[Permission::IncidentsInvestigate],
+            "Record the investigation of an incident",
+            investigate,
+        )
+        .post(
+            "/incidents/{id}/close",
+            &[Permission::IncidentsClose],
+            "Close an incident with its outcome and lessons",
+            close,
+        )
+        .post(
+            "/incidents/{id}/notifiable",
+            &[Permission::IncidentsMarkNotifiable],
+            "Mark an incident notifiable (to CQC)",
+            notifiable,
+        )
 }
 
 type One = Result<Json<Incident>>;

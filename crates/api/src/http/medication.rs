@@ -4,8 +4,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 use thrive_domain::records::{
     Discontinue, Dose, DoseInput, DoseOutcome, Page, Prescription, PrescriptionInput, StockEntry,
@@ -16,6 +15,7 @@ use uuid::Uuid;
 
 use super::extract::{AppJson, Caller};
 use super::records::{self, validate, ListQuery, Table};
+use super::routes::Routes;
 use crate::error::Result;
 use crate::startup::AppState;
 
@@ -35,19 +35,65 @@ pub const STOCK: Table = Table {
     filters: &["kind", "prescription_id"],
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/prescriptions", get(list))
-        .route("/service-users/{id}/prescriptions", post(prescribe))
-        .route("/prescriptions/{id}", get(show).put(edit))
-        .route("/prescriptions/{id}/discontinue", post(discontinue))
-        .route("/medication-administrations", get(doses))
-        .route(
-            "/service-users/{id}/medication-administrations",
-            post(record_dose),
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(
+            "/prescriptions",
+            &[Permission::MedicationView],
+            "List prescriptions (filtered, keyset pages)",
+            list,
         )
-        .route("/medication-stock", get(stock))
-        .route("/service-users/{id}/medication-stock", post(record_stock))
+        .post(
+            "/service-users/{id}/prescriptions",
+            &[Permission::MedicationPrescribe],
+            "Prescribe for a service user",
+            prescribe,
+        )
+        .get(
+            "/prescriptions/{id}",
+            &[Permission::MedicationView],
+            "Read one prescription",
+            show,
+        )
+        .put(
+            "/prescriptions/{id}",
+            &[Permission::MedicationUpdatePrescription],
+            "Edit a prescription",
+            edit,
+        )
+        .post(
+            "/prescriptions/{id}/discontinue",
+            &[Permission::MedicationDiscontinue],
+            "Discontinue a prescription",
+            discontinue,
+        )
+        .get(
+            "/medication-administrations",
+            &[Permission::MedicationView],
+            "List scheduled doses and their outcomes",
+            doses,
+        )
+        .post(
+            "/service-users/{id}/medication-administrations",
+            &[
+                Permission::MedicationAdminister,
+                Permission::MedicationRecordOmission,
+            ],
+            "Record a scheduled dose: given, refused or omitted with a reason",
+            record_dose,
+        )
+        .get(
+            "/medication-stock",
+            &[Permission::MedicationView],
+            "List medication stock movements",
+            stock,
+        )
+        .post(
+            "/service-users/{id}/medication-stock",
+            &[Permission::MedicationManageStock],
+            "Record a stock movement",
+            record_stock,
+        )
 }
 
 type One = Result<Json<Prescription>>;

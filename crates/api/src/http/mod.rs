@@ -19,12 +19,12 @@ pub mod organisation;
 pub mod records;
 pub mod risk_assessments;
 pub mod roles;
+pub mod routes;
 pub mod service_users;
 pub mod staff;
 
 use axum::http::{HeaderName, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::{middleware, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -35,30 +35,62 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::{render_errors, ApiError};
 use crate::startup::AppState;
+use routes::Routes;
 
 /// API request bodies are small JSON documents; uploads get their own limit where they exist.
 pub const API_BODY_LIMIT: usize = 64 * 1024;
 
+/// Every JSON route, from the modules' route tables.
+pub fn api_routes() -> Routes {
+    Routes::new()
+        .get(
+            "/health",
+            &[],
+            "Liveness: 204 while the server runs",
+            || async { StatusCode::NO_CONTENT },
+        )
+        .public()
+        .get(
+            "/openapi.json",
+            &[],
+            "This API's OpenAPI 3.1 document, generated from the route tables",
+            openapi_json,
+        )
+        .public()
+        .merge(auth::routes())
+        .merge(service_users::routes())
+        .merge(care_notes::routes())
+        .merge(care_plans::routes())
+        .merge(risk_assessments::routes())
+        .merge(incidents::routes())
+        .merge(body_maps::routes())
+        .merge(observations::routes())
+        .merge(handovers::routes())
+        .merge(medication::routes())
+        .merge(roles::routes())
+        .merge(audit::routes())
+        .merge(exports::routes())
+        .merge(staff::routes())
+        .merge(organisation::routes())
+        .merge(files::routes())
+        .merge(models::routes())
+}
+
+/// Every documented endpoint: the JSON routes and the uploads.
+pub fn endpoints() -> Vec<routes::Endpoint> {
+    let mut all = api_routes().endpoints;
+    all.extend(files::upload_routes().endpoints);
+    all
+}
+
+async fn openapi_json() -> axum::Json<serde_json::Value> {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    axum::Json(DOC.get_or_init(|| routes::openapi(&endpoints())).clone())
+}
+
 pub fn api_router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(|| async { StatusCode::NO_CONTENT }))
-        .merge(auth::router())
-        .merge(service_users::router())
-        .merge(care_notes::router())
-        .merge(care_plans::router())
-        .merge(risk_assessments::router())
-        .merge(incidents::router())
-        .merge(body_maps::router())
-        .merge(observations::router())
-        .merge(handovers::router())
-        .merge(medication::router())
-        .merge(roles::router())
-        .merge(audit::router())
-        .merge(exports::router())
-        .merge(staff::router())
-        .merge(organisation::router())
-        .merge(files::router())
-        .merge(models::router())
+    api_routes()
+        .router
         .fallback(|| async { ApiError::NotFound })
 }
 
@@ -75,7 +107,11 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let api = api_router()
         .merge(extra)
         .layer(RequestBodyLimitLayer::new(API_BODY_LIMIT))
-        .merge(files::upload_router().layer(RequestBodyLimitLayer::new(files::UPLOAD_BODY_LIMIT)));
+        .merge(
+            files::upload_routes()
+                .router
+                .layer(RequestBodyLimitLayer::new(files::UPLOAD_BODY_LIMIT)),
+        );
     let router = Router::new().nest("/api", api.with_state(state));
     let router = match static_dir {
         // Unknown paths outside /api get index.html so the SPA's own routes survive a reload.

@@ -14,23 +14,34 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
+use super::routes::Routes;
 use crate::error::{ApiError, Result};
 use crate::http::extract::Caller;
 use crate::model_files::ModelFile;
 use crate::startup::AppState;
+use thrive_domain::Permission;
 
 pub const MODEL_CACHE_CONTROL: &str = "private, max-age=31536000, immutable";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/models/manifest.json", get(manifest))
-        .route("/models/{name}", get(model_file))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(
+            "/models/manifest.json",
+            &[Permission::AssistantDownloadModel],
+            "Aayu's model files: name, size, sha256, chunking",
+            manifest,
+        )
+        .get(
+            "/models/{name}",
+            &[Permission::AssistantDownloadModel],
+            "A model file, with Range, ETag and If-Range support",
+            model_file,
+        )
 }
 
 #[derive(Debug, Serialize)]

@@ -3,8 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 use thrive_domain::records::{Observation, ObservationInput, Page};
 use thrive_domain::Permission;
@@ -12,6 +11,7 @@ use uuid::Uuid;
 
 use super::extract::{AppJson, Caller};
 use super::records::{self, validate, ListQuery, Table};
+use super::routes::Routes;
 use crate::error::Result;
 use crate::startup::AppState;
 
@@ -21,11 +21,38 @@ pub const TABLE: Table = Table {
     filters: &["kind"],
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/observations", get(list))
-        .route("/service-users/{id}/observations", post(record))
-        .route("/observations/{id}", get(show).put(edit).delete(remove))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(
+            "/observations",
+            &[Permission::ObservationsView],
+            "List observations (filtered, keyset pages)",
+            list,
+        )
+        .post(
+            "/service-users/{id}/observations",
+            &[Permission::ObservationsRecord],
+            "Record an observation for a service user",
+            record,
+        )
+        .get(
+            "/observations/{id}",
+            &[Permission::ObservationsView],
+            "Read one observation",
+            show,
+        )
+        .put(
+            "/observations/{id}",
+            &[Permission::ObservationsUpdate],
+            "Edit an observation",
+            edit,
+        )
+        .delete(
+            "/observations/{id}",
+            &[Permission::ObservationsDelete],
+            "Delete an observation",
+            remove,
+        )
 }
 
 fn fields(input: &ObservationInput) -> serde_json::Value {

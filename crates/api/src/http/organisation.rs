@@ -4,8 +4,7 @@
 //! Until then the request can be withdrawn.
 
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use thrive_domain::validation::{Check, FieldErrors, Validate};
 use thrive_domain::Permission;
@@ -13,16 +12,16 @@ use uuid::Uuid;
 
 use super::extract::{AppJson, Caller};
 use super::records::validate;
+use super::routes::Routes;
 use crate::error::{ApiError, Result};
 use crate::startup::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/organisation", get(show).put(update))
-        .route(
-            "/organisation/closure",
-            post(request_closure).delete(withdraw_closure),
-        )
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/organisation", &[Permission::OrganisationView], "The organisation's settings and closure state", show)
+        .put("/organisation", &[Permission::OrganisationUpdate], "Rename the organisation", update)
+        .post("/organisation/closure", &[Permission::OrganisationRequestClosure], "Request closure: confirm the name; data is purged after the retention period (30 days at least)", request_closure)
+        .delete("/organisation/closure", &[Permission::OrganisationRequestClosure], "Withdraw a closure request", withdraw_closure)
 }
 
 #[derive(Debug, Serialize, Deserialize, sqlx::FromRow)]

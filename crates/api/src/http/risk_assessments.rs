@@ -3,8 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 use thrive_domain::records::{risk_score, Page, Review, RiskAssessment, RiskAssessmentInput};
 use thrive_domain::Permission;
@@ -12,6 +11,7 @@ use uuid::Uuid;
 
 use super::extract::{AppJson, Caller};
 use super::records::{self, validate, ListQuery, Table};
+use super::routes::Routes;
 use crate::error::Result;
 use crate::startup::AppState;
 
@@ -21,14 +21,50 @@ pub const TABLE: Table = Table {
     filters: &["status", "kind", "level"],
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/risk-assessments", get(list))
-        .route("/service-users/{id}/risk-assessments", post(create))
-        .route("/risk-assessments/{id}", get(show).put(edit))
-        .route("/risk-assessments/{id}/review", post(review))
-        .route("/risk-assessments/{id}/sign-off", post(sign_off))
-        .route("/risk-assessments/{id}/archive", post(archive))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(
+            "/risk-assessments",
+            &[Permission::RiskAssessmentsView],
+            "List risk assessments (filtered, keyset pages)",
+            list,
+        )
+        .post(
+            "/service-users/{id}/risk-assessments",
+            &[Permission::RiskAssessmentsCreate],
+            "Create a risk assessment for a service user",
+            create,
+        )
+        .get(
+            "/risk-assessments/{id}",
+            &[Permission::RiskAssessmentsView],
+            "Read one risk assessment",
+            show,
+        )
+        .put(
+            "/risk-assessments/{id}",
+            &[Permission::RiskAssessmentsUpdate],
+            "Edit a risk assessment",
+            edit,
+        )
+        .post(
+            "/risk-assessments/{id}/review",
+            &[Permission::RiskAssessmentsReview],
+            "Review a risk assessment",
+            review,
+        )
+        .post(
+            "/risk-assessments/{id}/sign-off",
+            &[Permission::RiskAssessmentsSignOff],
+            "Sign off a risk assessment",
+            sign_off,
+        )
+        .post(
+            "/risk-assessments/{id}/archive",
+            &[Permission::RiskAssessmentsArchive],
+            "Archive a risk assessment",
+            archive,
+        )
 }
 
 type One = Result<Json<RiskAssessment>>;

@@ -4,8 +4,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use std::collections::BTreeMap;
 use thrive_domain::audit::{MoveToRole, Role, RoleInput, SetPermissions, StaffMember};
 use thrive_domain::Permission;
@@ -13,18 +12,66 @@ use uuid::Uuid;
 
 use super::extract::{AppJson, Caller};
 use super::records::validate;
+use super::routes::Routes;
 use crate::error::{ApiError, Result};
 use crate::startup::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/roles", get(list).post(create))
-        .route("/roles/{id}", put(rename).delete(remove))
-        .route("/roles/{id}/permissions", put(set_permissions))
-        .route("/staff", get(staff))
-        .route("/staff/{user_id}/role", put(move_to_role))
-        .route("/staff/{user_id}/deactivate", post(deactivate))
-        .route("/staff/{user_id}/reactivate", post(reactivate))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(
+            "/roles",
+            &[Permission::RolesView],
+            "Roles with their allow/deny for every action",
+            list,
+        )
+        .post(
+            "/roles",
+            &[Permission::RolesCreate],
+            "A new role starts with every action explicitly denied",
+            create,
+        )
+        .put(
+            "/roles/{id}",
+            &[Permission::RolesUpdate],
+            "Rename a role",
+            rename,
+        )
+        .delete(
+            "/roles/{id}",
+            &[Permission::RolesDelete],
+            "Removing a role someone holds (active or not) is refused",
+            remove,
+        )
+        .put(
+            "/roles/{id}/permissions",
+            &[Permission::RolesSetPermissions],
+            "Set a role's allow/deny for actions",
+            set_permissions,
+        )
+        .get(
+            "/staff",
+            &[Permission::StaffView],
+            "Staff and their roles",
+            staff,
+        )
+        .put(
+            "/staff/{user_id}/role",
+            &[Permission::RolesAssignMembers],
+            "Move a member of staff to another role",
+            move_to_role,
+        )
+        .post(
+            "/staff/{user_id}/deactivate",
+            &[Permission::StaffDeactivate],
+            "Deactivate a member of staff",
+            deactivate,
+        )
+        .post(
+            "/staff/{user_id}/reactivate",
+            &[Permission::StaffReactivate],
+            "Reactivate a member of staff",
+            reactivate,
+        )
 }
 
 async fn load_roles(tx: &mut sqlx::PgConnection) -> Result<Vec<Role>> {

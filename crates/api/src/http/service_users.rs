@@ -3,8 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use thrive_domain::records::{ServiceUser, ServiceUserInput, StatusChange};
 use thrive_domain::service_users::{AssignStaffRequest, ServiceUserStatus, ServiceUserSummary};
 use thrive_domain::Permission;
@@ -12,24 +11,65 @@ use uuid::Uuid;
 
 use super::extract::{AppJson, Caller};
 use super::records::{self, validate, Table};
+use super::routes::Routes;
 use crate::error::{ApiError, Result};
 use crate::startup::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/service-users", get(list).post(create))
-        .route("/service-users/{id}", get(show).put(update).delete(remove))
-        .route(
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(
+            "/service-users",
+            &[Permission::ServiceUsersView],
+            "The service users the caller may see",
+            list,
+        )
+        .post(
+            "/service-users",
+            &[Permission::ServiceUsersCreate],
+            "Admit a new service user",
+            create,
+        )
+        .get(
+            "/service-users/{id}",
+            &[Permission::ServiceUsersView],
+            "A service user's full record",
+            show,
+        )
+        .put(
+            "/service-users/{id}",
+            &[Permission::ServiceUsersUpdate],
+            "Edit the profile (sent in full)",
+            update,
+        )
+        .delete(
+            "/service-users/{id}",
+            &[Permission::ServiceUsersDelete],
+            "Delete a record entered in error (everything recorded about them goes with it)",
+            remove,
+        )
+        .post(
             "/service-users/{id}/status",
-            axum::routing::post(change_status),
+            &[Permission::ServiceUsersChangeStatus],
+            "Record a hospital stay, discharge or death",
+            change_status,
         )
-        .route(
+        .get(
             "/service-users/{id}/assignments",
-            get(assignments).post(assign),
+            &[Permission::AssignmentsView],
+            "Who is assigned to this service user",
+            assignments,
         )
-        .route(
+        .post(
+            "/service-users/{id}/assignments",
+            &[Permission::AssignmentsCreate],
+            "Assign a member of staff to this service user",
+            assign,
+        )
+        .delete(
             "/service-users/{id}/assignments/{user_id}",
-            delete(unassign),
+            &[Permission::AssignmentsDelete],
+            "Unassign a member of staff",
+            unassign,
         )
 }
 

@@ -5,8 +5,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use secrecy::{ExposeSecret, SecretString};
 use thrive_domain::audit::{
     AcceptInvitation, Invitation, InvitationCreated, InviteStaff, UpdateStaff,
@@ -19,6 +18,7 @@ use uuid::Uuid;
 use super::auth::random_secret;
 use super::extract::{secret_hash, AppJson, Caller};
 use super::records::validate;
+use super::routes::Routes;
 use crate::error::{ApiError, Result};
 use crate::passwords;
 use crate::startup::AppState;
@@ -26,12 +26,39 @@ use crate::startup::AppState;
 /// How long an invitation stays valid.
 pub const INVITATION_DAYS: i64 = 7;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/staff/invitations", get(list).post(invite))
-        .route("/staff/invitations/{id}", delete(revoke))
-        .route("/staff/{user_id}", put(update))
-        .route("/auth/accept-invitation", post(accept))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(
+            "/staff/invitations",
+            &[Permission::StaffView],
+            "Invitations, newest first (tokens never shown)",
+            list,
+        )
+        .post(
+            "/staff/invitations",
+            &[Permission::StaffInvite],
+            "Invite a member of staff into a role: returns the one-time token once",
+            invite,
+        )
+        .delete(
+            "/staff/invitations/{id}",
+            &[Permission::StaffInvite],
+            "Revoke a pending invitation",
+            revoke,
+        )
+        .put(
+            "/staff/{user_id}",
+            &[Permission::StaffUpdate],
+            "Edit a colleague's display name",
+            update,
+        )
+        .post(
+            "/auth/accept-invitation",
+            &[],
+            "Accept a staff invitation with its one-time token and a password",
+            accept,
+        )
+        .public()
 }
 
 const COLUMNS: &str = "i.id, i.email, i.display_name, i.role_id, r.name as role_name,

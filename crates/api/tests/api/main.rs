@@ -10,6 +10,7 @@ mod headers;
 mod helpers;
 mod matrix;
 mod models;
+mod openapi;
 mod records;
 mod rls;
 mod service_users;

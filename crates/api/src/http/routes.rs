@@ -1,0 +1,278 @@
+//! One table per module of what the API serves: method, path, the actions its handler checks,
+//! and a one-line summary. The axum router is built from these tables, and so is the OpenAPI
+//! document at `/api/openapi.json`, so the document cannot list a route that does not exist or
+//! miss one that does.
+
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+use serde_json::{json, Map, Value};
+use thrive_domain::Permission;
+
+use crate::startup::AppState;
+
+/// What an endpoint takes as its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    None,
+    Json,
+    /// Raw bytes (an image upload).
+    Bytes,
+}
+
+/// One documented route.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub method: Method,
+    /// Relative to `/api`, with `{name}` path parameters.
+    pub path: &'static str,
+    /// The actions the handler checks (none: public, or any signed-in member).
+    pub actions: &'static [Permission],
+    /// Whether a session is needed.
+    pub signed_in: bool,
+    pub summary: &'static str,
+    pub body: Body,
+}
+
+/// A router and the table it was built from.
+pub struct Routes {
+    pub router: Router<AppState>,
+    pub endpoints: Vec<Endpoint>,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Routes {
+            router: Router::new(),
+            endpoints: Vec::new(),
+        }
+    }
+
+    fn add<H, T>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        actions: &'static [Permission],
+        summary: &'static str,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = match method {
+            Method::POST => MethodFilter::POST,
+            Method::PUT => MethodFilter::PUT,
+            Method::DELETE => MethodFilter::DELETE,
+            _ => MethodFilter::GET,
+        };
+        let body = match method {
+            Method::POST | Method::PUT => Body::Json,
+            _ => Body::None,
+        };
+        self.router = self.router.route(path, on(filter, handler));
+        self.endpoints.push(Endpoint {
+            method,
+            path,
+            actions,
+            signed_in: true,
+            summary,
+            body,
+        });
+        self
+    }
+
+    pub fn get<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        actions: &'static [Permission],
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        self.add(Method::GET, path, actions, summary, handler)
+    }
+
+    pub fn post<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        actions: &'static [Permission],
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        self.add(Method::POST, path, actions, summary, handler)
+    }
+
+    pub fn put<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        actions: &'static [Permission],
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        self.add(Method::PUT, path, actions, summary, handler)
+    }
+
+    pub fn delete<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        actions: &'static [Permission],
+        summary: &'static str,
+        handler: H,
+    ) -> Self {
+        self.add(Method::DELETE, path, actions, summary, handler)
+    }
+
+    /// The last route added needs no session.
+    pub fn public(mut self) -> Self {
+        if let Some(e) = self.endpoints.last_mut() {
+            e.signed_in = false;
+        }
+        self
+    }
+
+    /// The last route added takes raw bytes.
+    pub fn bytes(mut self) -> Self {
+        if let Some(e) = self.endpoints.last_mut() {
+            e.body = Body::Bytes;
+        }
+        self
+    }
+
+    pub fn merge(mut self, other: Routes) -> Self {
+        self.router = self.router.merge(other.router);
+        self.endpoints.extend(other.endpoints);
+        self
+    }
+}
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+/// The OpenAPI 3.1 document for `endpoints`.
+pub fn openapi(endpoints: &[Endpoint]) -> Value {
+    let mut paths = Map::new();
+    for e in endpoints {
+        let path = format!("/api{}", e.path);
+        let params: Vec<Value> = e
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| {
+                let schema = if name == "name" {
+                    json!({"type": "string"})
+                } else {
+                    json!({"type": "string", "format": "uuid"})
+                };
+                json!({"name": name, "in": "path", "required": true, "schema": schema})
+            })
+            .collect();
+        let actions: Vec<&str> = e.actions.iter().map(|p| p.key()).collect();
+        let mut description = String::new();
+        if !actions.is_empty() {
+            description = format!(
+                "Checks the action{} {} (the database enforces the same in its policies).",
+                if actions.len() > 1 { "s" } else { "" },
+                actions
+                    .iter()
+                    .map(|a| format!("`{a}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        } else if e.signed_in {
+            description = "Any signed-in member.".into();
+        }
+        let mut responses = Map::new();
+        responses.insert("2XX".into(), json!({"description": "Success"}));
+        if e.signed_in {
+            responses.insert("401".into(), error_response("No live session"));
+        }
+        if !actions.is_empty() {
+            responses.insert(
+                "403".into(),
+                error_response("The caller's role does not allow the action"),
+            );
+        }
+        if e.path.contains('{') {
+            responses.insert(
+                "404".into(),
+                error_response("Not found, or not visible to the caller"),
+            );
+        }
+        if e.body != Body::None {
+            responses.insert(
+                "422".into(),
+                error_response("Validation failed: field errors in `fields`"),
+            );
+        }
+        let mut op = json!({
+            "summary": e.summary,
+            "description": description,
+            "operationId": format!("{}_{}", e.method.as_str().to_lowercase(),
+                e.path.trim_start_matches('/').replace(['/', '-'], "_").replace(['{', '}'], "")),
+            "tags": [e.path.trim_start_matches('/').split('/').next().unwrap_or("api")],
+            "parameters": params,
+            "responses": responses,
+            "x-thrive-actions": actions,
+        });
+        if !e.signed_in {
+            op["security"] = json!([]);
+        }
+        match e.body {
+            Body::Json => {
+                op["requestBody"] =
+                    json!({"content": {"application/json": {"schema": {"type": "object"}}}});
+            }
+            Body::Bytes => {
+                op["requestBody"] = json!({"required": true, "content": {
+                    "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                    "image/png": {"schema": {"type": "string", "format": "binary"}},
+                    "image/webp": {"schema": {"type": "string", "format": "binary"}}}});
+            }
+            Body::None => {}
+        }
+        let entry = paths
+            .entry(path)
+            .or_insert_with(|| Value::Object(Map::new()));
+        entry[e.method.as_str().to_lowercase()] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Thrive API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The thin JSON API behind the Thrive web app. Every organisation's data is isolated by PostgreSQL row level security; each endpoint names the actions it checks (x-thrive-actions), which the database enforces again. Generated from the same route table that builds the server's router."
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"session": []}],
+        "components": {
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": super::extract::SESSION_COOKIE,
+                            "description": "HttpOnly session cookie set by POST /api/auth/token after the PKCE sign-in."}
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "message"],
+                    "properties": {
+                        "error": {"type": "string", "description": "A stable code: unauthenticated, forbidden, not_found, validation, conflict, …"},
+                        "message": {"type": "string", "description": "A sentence for people; never database detail."},
+                        "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                        "request_id": {"type": "string"}
+                    }
+                }
+            }
+        },
+        "paths": paths,
+    })
+}
