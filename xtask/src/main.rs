@@ -243,15 +243,24 @@ fn test(args: &[String]) -> Result<()> {
     tools::ensure_for_test()?;
     step("Starting the test PostgreSQL cluster");
     let cluster = database("test", 54339)?;
+    // Whatever fails, the private cluster is stopped so the next run can start it again.
+    let result = suites(&cluster, e2e_only, e2e_files);
+    cluster.stop_if_private()?;
+    result?;
+    println!("\nAll test suites passed in {:.0?}.", started.elapsed());
+    Ok(())
+}
+
+fn suites(cluster: &Cluster, e2e_only: bool, e2e_files: &[String]) -> Result<()> {
     cluster.drop_databases_like("thrive_test_%")?;
     step("Building the API");
     let api = build_api(false)?;
     step("Preparing the migrated template database");
     cluster.drop_database("thrive_test_template")?;
-    provision(&api, &cluster, "thrive_test_template", false)?;
+    provision(&api, cluster, "thrive_test_template", false)?;
 
     if !e2e_only {
-        rust_suites(&cluster)?;
+        rust_suites(cluster)?;
     }
 
     step("Browser end-to-end tests (headless Chromium)");
@@ -262,12 +271,12 @@ fn test(args: &[String]) -> Result<()> {
     let models = state_dir().join("e2e-models");
     aayu::write_test_models(&models)?;
     cluster.drop_database("thrive_e2e")?;
-    let logins = provision(&api, &cluster, "thrive_e2e", true)?;
+    let logins = provision(&api, cluster, "thrive_e2e", true)?;
     let addr = format!("127.0.0.1:{}", free_port()?);
     let artifacts = root().join("target").join("e2e-artifacts");
     std::fs::create_dir_all(&artifacts)?;
     let log = std::fs::File::create(artifacts.join("server.log"))?;
-    let mut server = serve_command(&api, &cluster, "thrive_e2e", &addr, &dist, &models)
+    let mut server = serve_command(&api, cluster, "thrive_e2e", &addr, &dist, &models)
         .env(
             "THRIVE_MODEL_CHUNK_BYTES",
             aayu::E2E_CHUNK_BYTES.to_string(),
@@ -289,10 +298,7 @@ fn test(args: &[String]) -> Result<()> {
     });
     let _ = server.kill();
     let _ = server.wait();
-    cluster.stop_if_private()?;
-    result?;
-    println!("\nAll test suites passed in {:.0?}.", started.elapsed());
-    Ok(())
+    result
 }
 
 /// The Rust suites: unit and database integration tests, then the wasm32 ones.
