@@ -1,10 +1,17 @@
-//! A typed client for the Thrive API: non-2xx answers become one error type.
+//! A typed client for the Thrive API: non-2xx answers become one error type, carrying the
+//! server's own message and, for 422, its field → messages map (the same messages the shared
+//! `Validate` impls give before sending).
 
-use gloo_net::http::{Request, Response};
+use std::collections::BTreeMap;
+
+use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use thrive_domain::audit::{AuditEntry, Role, SetPermissions, StaffMember};
 use thrive_domain::auth::{AuthorizeRequest, AuthorizeResponse, Me, TokenRequest};
+use thrive_domain::records::{CareNote, CareNoteInput, Page, ReturnNote, ServiceUser};
 use thrive_domain::service_users::ServiceUserSummary;
+use uuid::Uuid;
 
 use crate::pkce::Pkce;
 
@@ -15,15 +22,35 @@ pub enum ApiError {
         status: u16,
         code: String,
         message: String,
+        fields: BTreeMap<String, Vec<String>>,
     },
     #[error("Could not reach Thrive. Check the connection and try again.")]
     Network,
+}
+
+impl ApiError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Server { status, .. } => Some(*status),
+            ApiError::Network => None,
+        }
+    }
+
+    /// The server's messages for one form field (422), if any.
+    pub fn field(&self, name: &str) -> Vec<String> {
+        match self {
+            ApiError::Server { fields, .. } => fields.get(name).cloned().unwrap_or_default(),
+            ApiError::Network => Vec::new(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
 struct ErrorBody {
     error: String,
     message: String,
+    #[serde(default)]
+    fields: BTreeMap<String, Vec<String>>,
 }
 
 async fn check(resp: Response) -> Result<Response, ApiError> {
@@ -31,35 +58,153 @@ async fn check(resp: Response) -> Result<Response, ApiError> {
         return Ok(resp);
     }
     let status = resp.status();
+    if status == 401 {
+        crate::session::on_unauthenticated();
+    }
     let body: Option<ErrorBody> = resp.json().await.ok();
-    let (code, message) = body
-        .map(|b| (b.error, b.message))
-        .unwrap_or_else(|| ("unknown".into(), "Something went wrong.".into()));
+    let (code, message, fields) =
+        body.map(|b| (b.error, b.message, b.fields))
+            .unwrap_or_else(|| {
+                (
+                    "unknown".into(),
+                    "Something went wrong.".into(),
+                    BTreeMap::new(),
+                )
+            });
     Err(ApiError::Server {
         status,
         code,
         message,
+        fields,
     })
 }
 
-async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
-    let resp = Request::get(url)
+async fn send(req: Result<Request, gloo_net::Error>) -> Result<Response, ApiError> {
+    let resp = req
+        .map_err(|_| ApiError::Network)?
         .send()
         .await
         .map_err(|_| ApiError::Network)?;
-    check(resp)
-        .await?
-        .json()
-        .await
-        .map_err(|_| ApiError::Network)
+    crate::session::touch();
+    check(resp).await
+}
+
+/// The body as `T`; an empty body (204) reads as JSON `null`, so `Value` and `()` accept it.
+async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T, ApiError> {
+    let text = resp.text().await.map_err(|_| ApiError::Network)?;
+    let text = if text.is_empty() { "null" } else { &text };
+    serde_json::from_str(text).map_err(|_| ApiError::Network)
+}
+
+pub async fn get<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
+    decode(send(Request::get(url).build()).await?).await
+}
+
+async fn with_body<T: DeserializeOwned>(
+    builder: RequestBuilder,
+    body: &impl Serialize,
+) -> Result<T, ApiError> {
+    decode(send(builder.json(body)).await?).await
+}
+
+pub async fn post<T: DeserializeOwned>(url: &str, body: &impl Serialize) -> Result<T, ApiError> {
+    with_body(Request::post(url), body).await
+}
+
+pub async fn put<T: DeserializeOwned>(url: &str, body: &impl Serialize) -> Result<T, ApiError> {
+    with_body(Request::put(url), body).await
+}
+
+/// POST with no body (state changes such as submit and sign-off).
+pub async fn post_empty<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
+    decode(send(Request::post(url).build()).await?).await
+}
+
+pub async fn delete(url: &str) -> Result<(), ApiError> {
+    send(Request::delete(url).build()).await.map(|_| ())
+}
+
+/// Uploads raw bytes (an image) with `method` to `url`.
+pub async fn upload<T: DeserializeOwned>(
+    method: &str,
+    url: &str,
+    file: &web_sys::File,
+) -> Result<T, ApiError> {
+    let builder = match method {
+        "PUT" => Request::put(url),
+        _ => Request::post(url),
+    };
+    let content_type = file.type_();
+    let builder = if content_type.is_empty() {
+        builder
+    } else {
+        builder.header("content-type", &content_type)
+    };
+    let blob: &web_sys::Blob = file;
+    decode(send(builder.body(blob.clone())).await?).await
+}
+
+/// Percent-encodes a query value.
+pub fn enc(value: &str) -> String {
+    js_sys::encode_uri_component(value).into()
 }
 
 pub async fn me() -> Result<Me, ApiError> {
-    get_json("/api/me").await
+    get("/api/me").await
 }
 
 pub async fn service_users() -> Result<Vec<ServiceUserSummary>, ApiError> {
-    get_json("/api/service-users").await
+    get("/api/service-users").await
+}
+
+pub async fn service_user(id: Uuid) -> Result<ServiceUser, ApiError> {
+    get(&format!("/api/service-users/{id}")).await
+}
+
+pub async fn care_notes(query: &str) -> Result<Page<CareNote>, ApiError> {
+    get(&format!("/api/care-notes?{query}")).await
+}
+
+pub async fn create_note(service_user: Uuid, input: &CareNoteInput) -> Result<CareNote, ApiError> {
+    post(
+        &format!("/api/service-users/{service_user}/care-notes"),
+        input,
+    )
+    .await
+}
+
+pub async fn update_note(id: Uuid, input: &CareNoteInput) -> Result<CareNote, ApiError> {
+    put(&format!("/api/care-notes/{id}"), input).await
+}
+
+pub async fn note_action(id: Uuid, action: &str) -> Result<CareNote, ApiError> {
+    post_empty(&format!("/api/care-notes/{id}/{action}")).await
+}
+
+pub async fn return_note(id: Uuid, comment: String) -> Result<CareNote, ApiError> {
+    post(
+        &format!("/api/care-notes/{id}/return"),
+        &ReturnNote {
+            review_comment: comment,
+        },
+    )
+    .await
+}
+
+pub async fn audit(query: &str) -> Result<Page<AuditEntry>, ApiError> {
+    get(&format!("/api/audit?{query}")).await
+}
+
+pub async fn roles() -> Result<Vec<Role>, ApiError> {
+    get("/api/roles").await
+}
+
+pub async fn set_permissions(role: Uuid, changes: &SetPermissions) -> Result<Role, ApiError> {
+    put(&format!("/api/roles/{role}/permissions"), changes).await
+}
+
+pub async fn staff() -> Result<Vec<StaffMember>, ApiError> {
+    get("/api/staff").await
 }
 
 /// The PKCE sign-in: credentials and challenge → one-time code; code and verifier → session.
@@ -71,35 +216,17 @@ pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
         code_challenge: pkce.challenge,
         code_challenge_method: "S256".into(),
     };
-    let resp = Request::post("/api/auth/authorize")
-        .json(&body)
-        .map_err(|_| ApiError::Network)?
-        .send()
-        .await
-        .map_err(|_| ApiError::Network)?;
-    let grant: AuthorizeResponse = check(resp)
-        .await?
-        .json()
-        .await
-        .map_err(|_| ApiError::Network)?;
+    let grant: AuthorizeResponse = post("/api/auth/authorize", &body).await?;
     let exchange = TokenRequest {
         code: grant.code,
         code_verifier: pkce.verifier,
     };
-    let resp = Request::post("/api/auth/token")
-        .json(&exchange)
-        .map_err(|_| ApiError::Network)?
-        .send()
-        .await
-        .map_err(|_| ApiError::Network)?;
-    check(resp).await?;
+    send(Request::post("/api/auth/token").json(&exchange)).await?;
     me().await
 }
 
 pub async fn logout() -> Result<(), ApiError> {
-    let resp = Request::post("/api/auth/logout")
-        .send()
+    send(Request::post("/api/auth/logout").build())
         .await
-        .map_err(|_| ApiError::Network)?;
-    check(resp).await.map(|_| ())
+        .map(|_| ())
 }

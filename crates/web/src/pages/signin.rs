@@ -8,7 +8,11 @@ use crate::api;
 
 /// Email and password form; on success calls `on_signed_in` with the new identity.
 #[component]
-pub fn SignInPage(on_signed_in: impl Fn(Me) + Clone + Send + Sync + 'static) -> impl IntoView {
+pub fn SignInPage(
+    on_signed_in: impl Fn(Me) + Clone + Send + Sync + 'static,
+    /// Why the last session ended, if it did.
+    notice: RwSignal<Option<String>>,
+) -> impl IntoView {
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
@@ -36,6 +40,7 @@ pub fn SignInPage(on_signed_in: impl Fn(Me) + Clone + Send + Sync + 'static) -> 
         <main>
             <form class="card signin" on:submit=submit>
                 <h1>"Sign in to Thrive"</h1>
+                {move || notice.get().map(|n| view! { <p class="notice" role="status" data-testid="signed-out-notice">{n}</p> })}
                 <label for="email">"Email"</label>
                 <input id="email" name="email" type="email" autocomplete="username" required
                     prop:value=move || email.get() on:input=move |ev| email.set(event_target_value(&ev)) />

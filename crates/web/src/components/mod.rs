@@ -1,0 +1,6 @@
+//! Pieces shared by several screens.
+
+pub mod aayu_panel;
+pub mod chart;
+pub mod draft_offer;
+pub mod idle;
