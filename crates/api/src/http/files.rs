@@ -29,10 +29,23 @@ pub fn upload_routes() -> Routes {
         .bytes()
         .put("/organisation/logo", &[Permission::OrganisationUploadLogo], "Replace the organisation's logo (JPEG, PNG or WebP; metadata stripped)", upload_logo)
         .bytes()
+        .put(
+            "/service-users/{id}/photo",
+            &[Permission::ServiceUsersUpdate],
+            "Replace a service user's profile photo (JPEG, PNG or WebP; metadata stripped)",
+            upload_profile_photo,
+        )
+        .bytes()
 }
 
 pub fn routes() -> Routes {
     Routes::new()
+        .get(
+            "/service-users/{id}/photo",
+            &[Permission::ServiceUsersView],
+            "A service user's profile photo",
+            profile_photo,
+        )
         .get(
             "/body-map-marks/{id}/photos",
             &[Permission::BodyMapPhotosView],
@@ -175,10 +188,18 @@ async fn download(
             .fetch_optional(&mut *tx)
             .await?;
     let (purpose, content_type, bytes) = row.ok_or(ApiError::NotFound)?;
-    if purpose == "body_map_photo" {
-        caller
-            .require(&mut tx, Permission::BodyMapPhotosView)
-            .await?;
+    match purpose.as_str() {
+        "body_map_photo" => {
+            caller
+                .require(&mut tx, Permission::BodyMapPhotosView)
+                .await?
+        }
+        "service_user_photo" => {
+            caller
+                .require(&mut tx, Permission::ServiceUsersView)
+                .await?
+        }
+        _ => {}
     }
     tx.commit().await?;
     Ok(image_response(content_type, bytes))
@@ -195,10 +216,10 @@ async fn remove(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let action = if purpose == "body_map_photo" {
-        Permission::BodyMapPhotosDelete
-    } else {
-        Permission::OrganisationUploadLogo
+    let action = match purpose.as_str() {
+        "body_map_photo" => Permission::BodyMapPhotosDelete,
+        "service_user_photo" => Permission::ServiceUsersUpdate,
+        _ => Permission::OrganisationUploadLogo,
     };
     caller.require(&mut tx, action).await?;
     sqlx::query("delete from files where id = $1")
@@ -232,6 +253,60 @@ async fn logo(State(state): State<AppState>, caller: Caller) -> Result<Response>
     let row: Option<(String, Vec<u8>)> = sqlx::query_as(
         "select content_type, content from files where purpose = 'organisation_logo' order by created_at desc limit 1",
     )
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let (content_type, bytes) = row.ok_or(ApiError::NotFound)?;
+    Ok(image_response(content_type, bytes))
+}
+
+/// Replaces a service user's profile photo.
+async fn upload_profile_photo(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(service_user): Path<Uuid>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<StoredFile>)> {
+    let mut tx = caller
+        .begin_for(&state, Permission::ServiceUsersUpdate)
+        .await?;
+    let visible: Option<Uuid> = sqlx::query_scalar("select id from service_users where id = $1")
+        .bind(service_user)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if visible.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    sqlx::query("delete from files where purpose = 'service_user_photo' and service_user_id = $1")
+        .bind(service_user)
+        .execute(&mut *tx)
+        .await?;
+    let file = store(
+        &mut tx,
+        "service_user_photo",
+        Some(service_user),
+        None,
+        &body,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(file)))
+}
+
+/// A service user's profile photo: seen by whoever may see the service user (RLS).
+async fn profile_photo(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(service_user): Path<Uuid>,
+) -> Result<Response> {
+    let mut tx = caller
+        .begin_for(&state, Permission::ServiceUsersView)
+        .await?;
+    let row: Option<(String, Vec<u8>)> = sqlx::query_as(
+        "select content_type, content from files
+          where purpose = 'service_user_photo' and service_user_id = $1",
+    )
+    .bind(service_user)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;

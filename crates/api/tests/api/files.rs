@@ -289,3 +289,82 @@ async fn photos_are_served_only_to_those_allowed() {
         404
     );
 }
+
+#[tokio::test]
+async fn a_profile_photo_is_cleaned_seen_only_with_its_service_user_and_audited_under_its_tool() {
+    let app = TestApp::spawn().await;
+    let world = World::seed(&app.db).await;
+    let manager = app.sign_in(world.a.email("manager")).await;
+    let su = world.a.service_users[0];
+    let put = |cookie: String| {
+        let app = &app;
+        async move {
+            app.http
+                .put(app.url(&format!("/api/service-users/{su}/photo")))
+                .header(reqwest::header::COOKIE, cookie)
+                .body(png_with_gps_exif())
+                .send()
+                .await
+                .expect("upload")
+                .status()
+        }
+    };
+    assert_eq!(put(manager.clone()).await, 201);
+    assert_eq!(
+        put(manager.clone()).await,
+        201,
+        "a second upload replaces the first"
+    );
+    let photos: i64 = sqlx::query_scalar(
+        "select count(*) from files where purpose = 'service_user_photo' and service_user_id = $1",
+    )
+    .bind(su)
+    .fetch_one(&app.db.admin)
+    .await
+    .expect("count");
+    assert_eq!(photos, 1);
+
+    let assigned = app.sign_in(world.a.email("carer1")).await;
+    let resp = app
+        .get(&format!("/api/service-users/{su}/photo"), &assigned)
+        .await;
+    assert_eq!(resp.status(), 200);
+    let bytes = resp.bytes().await.expect("bytes");
+    assert!(!contains(&bytes, GPS_MARKER), "EXIF GPS stripped");
+    let unassigned = app.sign_in(world.a.email("carer2")).await;
+    assert_eq!(
+        app.get(&format!("/api/service-users/{su}/photo"), &unassigned)
+            .await
+            .status(),
+        404
+    );
+    let other = app.sign_in(world.b.email("manager")).await;
+    assert_eq!(
+        app.get(&format!("/api/service-users/{su}/photo"), &other)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        put(assigned).await,
+        403,
+        "a carer may not change the profile"
+    );
+
+    let tools: Vec<(String, String)> = sqlx::query_as(
+        "select tool, operation from audit_log where organization_id = $1 and table_name = 'files'
+          order by seq desc limit 3",
+    )
+    .bind(world.a.id())
+    .fetch_all(&app.db.admin)
+    .await
+    .expect("audit");
+    assert_eq!(
+        tools,
+        vec![
+            ("service_users".to_owned(), "insert".to_owned()),
+            ("service_users".to_owned(), "delete".to_owned()),
+            ("service_users".to_owned(), "insert".to_owned()),
+        ]
+    );
+}
