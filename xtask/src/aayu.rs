@@ -39,8 +39,7 @@ pub fn build_worker(dist: &Path) -> Result<()> {
     )?;
     let out = dist.join("aayu");
     std::fs::create_dir_all(&out)?;
-    let wasm = root()
-        .join("target")
+    let wasm = crate::target_dir()
         .join("wasm32-unknown-unknown")
         .join("release")
         .join("aayu.wasm");

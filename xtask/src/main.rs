@@ -40,6 +40,14 @@ pub fn root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Cargo's build output: `CARGO_TARGET_DIR` when set (relative to the workspace), else `target/`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root().join(dir),
+        _ => root().join("target"),
+    }
+}
+
 pub fn state_dir() -> PathBuf {
     root().join("target").join("thrive")
 }
@@ -85,8 +93,7 @@ fn build_api(release: bool) -> Result<PathBuf> {
         cmd.arg("--release");
     }
     status(&mut cmd)?;
-    Ok(root()
-        .join("target")
+    Ok(target_dir()
         .join(if release { "release" } else { "debug" })
         .join("thrive-api"))
 }
