@@ -31,6 +31,19 @@ pub fn App() -> impl IntoView {
     let session = Session::new();
     provide_context(session);
     provide_context(aayu::Aayu::new());
+    // One hash listener for the app's lifetime (the shell comes and goes with the session).
+    let route = RwSignal::new(current_route());
+    provide_context(route);
+    let _ = window_event_listener(leptos::ev::hashchange, move |_| {
+        route.set(current_route());
+        // Move focus to the new page, for keyboard and screen reader users.
+        if let Some(main) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id("main"))
+        {
+            let _ = main.unchecked_into_html().focus();
+        }
+    });
     let checked = RwSignal::new(false);
     spawn_local(async move {
         if let Ok(who) = api::me().await {
@@ -126,17 +139,7 @@ fn section(route: Route) -> Route {
 #[component]
 fn Shell() -> impl IntoView {
     let session = expect_context::<Session>();
-    let route = RwSignal::new(current_route());
-    let _ = window_event_listener(leptos::ev::hashchange, move |_| {
-        route.set(current_route());
-        // Move focus to the new page's heading, for keyboard and screen reader users.
-        if let Some(main) = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.get_element_by_id("main"))
-        {
-            let _ = main.unchecked_into_html().focus();
-        }
-    });
+    let route = expect_context::<RwSignal<Route>>();
     let who = move || {
         session
             .me
