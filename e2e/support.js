@@ -1,6 +1,6 @@
 // Shared set-up for the browser tests: Debian's Chromium, headless, a fresh profile per test.
 import { chromium } from 'playwright-core';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -42,4 +42,43 @@ export async function signIn(page, email, password = demoPassword) {
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** The demo login of `role` in the organisation whose name contains `org` (default: the first). */
+export function loginFor(role, org = '') {
+  const login = demoLogins.find((l) => l.role === role && l.organization.includes(org));
+  if (!login) throw new Error(`no demo login for ${role} ${org} (run through cargo xtask test)`);
+  return login;
+}
+
+/** Signs in and waits for the signed-in shell. */
+export async function signInAs(page, login) {
+  await signIn(page, login.email);
+  await page.getByTestId('signed-in-as').waitFor();
+}
+
+let axeText;
+function axeSource() {
+  axeText ??= readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+  return axeText;
+}
+
+/**
+ * Runs axe-core (from e2e/node_modules) on the page and returns the serious and critical
+ * violations as readable strings ("rule: target …").
+ */
+export async function axeViolations(page) {
+  const present = await page.evaluate(() => typeof window.axe !== 'undefined');
+  // Evaluated through the DevTools protocol: the app's CSP (rightly) refuses an injected
+  // inline <script>, which is what addScriptTag would add.
+  if (!present) await page.evaluate(axeSource());
+  const results = await page.evaluate(async () => window.axe.run(document, { resultTypes: ['violations'] }));
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .flatMap((v) => v.nodes.map((n) => `${v.id} (${v.impact}): ${n.target.join(' ')} — ${n.failureSummary?.split('\n')[1] ?? v.help}`));
+}
+
+/** Saves a full-page screenshot named `name`.png into the artifacts directory. */
+export async function screenshot(page, name) {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 }
