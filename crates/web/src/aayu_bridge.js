@@ -76,11 +76,12 @@ export async function deleteModel(name) {
 function startWorker() {
   if (worker) return workerStarted;
   worker = new Worker('/aayu/worker.js', { type: 'module', name: 'aayu' });
-  workerStarted = new Promise((resolve) => {
+  workerStarted = new Promise((resolve, reject) => {
     worker.onmessage = ({ data: m }) => {
       if (m.type === 'ready') { resolve(); return; }
       const p = pending;
-      if (!p) return;
+      // An error before anything was asked: the worker could not start.
+      if (!p) { if (m.type === 'error') reject(new Error(m.message)); return; }
       switch (m.type) {
         case 'loaded':
           loadedModel = m.model;
@@ -106,6 +107,7 @@ function startWorker() {
       }
     };
     worker.onerror = (e) => {
+      reject(new Error(`the assistant's worker failed: ${e.message ?? e}`));
       const p = pending;
       pending = null;
       const message = `the assistant's worker failed: ${e.message ?? e}`;

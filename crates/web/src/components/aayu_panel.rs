@@ -204,7 +204,7 @@ pub fn AayuPanel(
                                 let name = model.name.clone();
                                 let size = util::bytes(model.size);
                                 view! {
-                                    <p>{format!("Aayu's model is not on this device yet ({size}). Download it once; the rest of Thrive keeps working meanwhile.")}</p>
+                                    <p data-testid="model-offer">{format!("Aayu's model {name} is not on this device yet ({size}). Download it once; the rest of Thrive keeps working meanwhile.")}</p>
                                     <Show when=can_download fallback=|| view! { <p class="muted">"Ask a manager to allow model downloads for your role."</p> }>
                                         {
                                             let name = name.clone();

@@ -196,7 +196,7 @@ pub fn AuditPage() -> impl IntoView {
             </div>
         </form>
         {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-        <div class="table-wrap">
+        <div class="table-wrap" tabindex="0" role="region" aria-label="Audit entries">
             <table data-testid="audit-entries">
                 <caption class="sr-only">"Audit entries, newest first"</caption>
                 <thead><tr>

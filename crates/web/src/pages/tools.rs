@@ -165,7 +165,7 @@ pub fn ToolTab(su_id: Uuid, tab: RecordTab) -> impl IntoView {
                 Err(e) => util::error_view(&e),
                 Ok(page) if page.items.is_empty() => view! { <p class="muted">"Nothing recorded yet."</p> }.into_any(),
                 Ok(page) => view! {
-                    <div class="table-wrap">
+                    <div class="table-wrap" tabindex="0" role="region" aria-label=tab.label()>
                         <table>
                             <thead><tr>{cols.iter().map(|(_, l)| view! { <th scope="col">{*l}</th> }).collect_view()}</tr></thead>
                             <tbody>
