@@ -48,8 +48,8 @@ impl Task {
     }
 }
 
-const SYSTEM: &str = "You are Aayu, an assistant for carers in a UK care home. Write in plain UK \
-English, factually and respectfully, about the person receiving care. Never invent facts.";
+// Short on purpose: every token of instruction is a token less of context for the reply.
+const SYSTEM: &str = "You are Aayu, a care-note assistant. Plain UK English. Never invent facts.";
 
 #[derive(Debug, Clone, PartialEq)]
 enum Run {
@@ -86,13 +86,13 @@ pub fn AayuPanel(
         spawn_local(async move {
             let prompt = match t {
                 Task::Draft => format!(
-                    "Write a care note from these rough points. Say who, what, when, the action taken and who was informed where the points give them.\n\nRough points:\n{text}"
+                    "Write a care note (who, what, when, action taken, who was informed) from:\n{text}"
                 ),
                 Task::Rewrite => format!(
-                    "Rewrite this care note in a clear, professional, person-centred tone. Keep every fact and add none.\n\nNote:\n{text}"
+                    "Rewrite in a professional, person-centred tone, keeping every fact:\n{text}"
                 ),
                 Task::Check => format!(
-                    "Check this care note for missing facts: who, what, when, action taken, who was informed. List only what is missing.\n\nNote:\n{text}"
+                    "List what this care note is missing of: who, what, when, action taken, who was informed.\n{text}"
                 ),
                 Task::Summarise => {
                     let since = util::now() - time::Duration::hours(24);
