@@ -249,7 +249,17 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     body.request_id = request_id;
     let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"error\":\"internal\"}".to_vec());
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.remove(header::CONTENT_RANGE);
+    // A 416 keeps its `Content-Range: bytes */<size>` (RFC 9110 §15.5.17): it tells the client
+    // the file's length. Any other error drops a range header that describes no body.
+    let unsatisfied = status == StatusCode::RANGE_NOT_SATISFIABLE
+        && parts
+            .headers
+            .get(header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("bytes */"));
+    if !unsatisfied {
+        parts.headers.remove(header::CONTENT_RANGE);
+    }
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

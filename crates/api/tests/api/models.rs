@@ -142,6 +142,11 @@ async fn an_unsatisfiable_range_gets_416() {
     for range in ["bytes=2500-", "bytes=9000-9999"] {
         let resp = get_with(&app, "/api/models/tiny.gguf", &cookie, &[(RANGE, range)]).await;
         assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
+        assert_eq!(
+            header(&resp, CONTENT_RANGE),
+            format!("bytes */{}", model_bytes().len()),
+            "the 416 tells the length"
+        );
     }
 }
 
