@@ -18,7 +18,7 @@ export const demoLogins = (process.env.THRIVE_DEMO_LOGINS ?? '')
   });
 
 export async function launch() {
-  return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'thrive-chromium-')), {
+  const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'thrive-chromium-')), {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     viewport: { width: 1280, height: 800 },
@@ -27,6 +27,9 @@ export async function launch() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
     ],
   });
+  // A Rust panic's message carries the JS stack: keep enough of it to name the wasm function.
+  await context.addInitScript(() => { Error.stackTraceLimit = 60; });
+  return context;
 }
 
 /** Collects console errors (a CSP refusal shows up there) for the test to assert on. */

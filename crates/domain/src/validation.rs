@@ -99,9 +99,42 @@ pub fn parse_nhs_number(input: &str) -> Result<String, &'static str> {
     Ok(digits)
 }
 
+/// Text for a record, as a browser's text box would hold it: line breaks as `\n` (a textarea
+/// turns `\r\n` and `\r` into `\n`), and no control characters but newline and tab. Used on
+/// what Aayu writes, so the preview a clinician accepts is exactly what lands in the note.
+pub fn clean_text(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    let mut chars = input.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push('\n');
+            }
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clean_text_keeps_what_a_text_box_keeps() {
+        assert_eq!(clean_text("a\r\nb\rc\nd\te"), "a\nb\nc\nd\te");
+        assert_eq!(
+            clean_text("BP 128/82\u{0}\u{2}\u{1b}[0m ok"),
+            "BP 128/82[0m ok"
+        );
+        assert_eq!(clean_text("\u{85}café 🙂"), "café 🙂");
+        assert_eq!(clean_text("\r"), "\n");
+    }
 
     #[test]
     fn nhs_numbers_are_checked_by_their_check_digit() {

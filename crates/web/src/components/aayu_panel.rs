@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use thrive_domain::records::AiAssistance;
+use thrive_domain::validation::clean_text;
 use thrive_domain::Permission;
 use uuid::Uuid;
 
@@ -120,13 +121,19 @@ pub fn AayuPanel(
                 return;
             }
             run.set(Run::Streaming);
+            // The preview shows the reply as the note would hold it (`clean_text`), so what
+            // the clinician reads is exactly what Accept inserts.
+            let raw = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
             aayu::generate(
                 &prompt,
                 SYSTEM,
                 256,
-                move |piece| output.update(|o| o.push_str(&piece)),
+                move |piece| {
+                    raw.borrow_mut().push_str(&piece);
+                    output.set(clean_text(&raw.borrow()));
+                },
                 move |text, stop_reason| {
-                    output.set(text);
+                    output.set(clean_text(&text));
                     run.set(Run::Done { stop_reason });
                 },
                 move |message| run.set(Run::Failed(format!("Aayu stopped: {message}"))),

@@ -119,7 +119,7 @@ pub fn BodyMapTab(su_id: Uuid) -> impl IntoView {
                 <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=format!("{title} of the body; marks shown as dots")
                     on:click=move |ev| place(side, ev)>
                     {figure()}
-                    {move || marks.get().and_then(|r| r.ok()).map(|p| p.items.into_iter().filter(|m| m.side == side).map(|m| view! {
+                    {move || marks.try_get().flatten().and_then(|r| r.ok()).map(|p| p.items.into_iter().filter(|m| m.side == side).map(|m| view! {
                         <circle class="mark" cx=f64::from(m.x) * W cy=f64::from(m.y) * H r="6"><title>{format!("{}: {}", m.region, m.description)}</title></circle>
                     }).collect_view())}
                     {move || pending.get().filter(|(s, _, _)| *s == side).map(|(_, x, y)| view! {
@@ -157,7 +157,7 @@ pub fn BodyMapTab(su_id: Uuid) -> impl IntoView {
             </Show>
         </div>
         <Suspense fallback=util::loading>
-            {move || marks.get().map(|r| match r {
+            {move || marks.try_get().flatten().map(|r| match r {
                 Err(e) => util::error_view(&e),
                 Ok(p) => view! {
                     <ul class="marks">

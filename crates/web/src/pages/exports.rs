@@ -34,7 +34,7 @@ pub fn ExportsPage() -> impl IntoView {
             <section class="card">
                 <h2>"One person's record (subject access request)"</h2>
                 <Suspense fallback=util::loading>
-                    {move || people.get().map(|r| match r {
+                    {move || people.try_get().flatten().map(|r| match r {
                         Err(e) => util::error_view(&e),
                         Ok(list) => view! {
                             <ul class="links">

@@ -34,7 +34,7 @@ pub fn HomePage() -> impl IntoView {
                 <section class="card" aria-labelledby="my-su">
                     <h2 id="my-su">{if manager { "Service users" } else { "My service users" }}</h2>
                     <Suspense fallback=util::loading>
-                        {move || people.get().map(|r| match r {
+                        {move || people.try_get().flatten().map(|r| match r {
                             Err(e) => util::error_view(&e),
                             Ok(list) => view! { <ServiceUsersTable list=list /> }.into_any(),
                         })}
@@ -133,7 +133,7 @@ fn TodaysTasks() -> impl IntoView {
         <section class="card" aria-labelledby="tasks">
             <h2 id="tasks">"Today's tasks"</h2>
             <Suspense fallback=util::loading>
-                {move || tasks.get().map(|list| if list.is_empty() {
+                {move || tasks.try_get().flatten().map(|list| if list.is_empty() {
                     view! { <p class="muted">"Nothing due."</p> }.into_any()
                 } else {
                     view! {
@@ -194,7 +194,7 @@ fn ManagerDashboard() -> impl IntoView {
     });
     view! {
         <Suspense fallback=util::loading>
-            {move || data.get().map(|(submitted, incidents, signed, overdue)| {
+            {move || data.try_get().flatten().map(|(submitted, incidents, signed, overdue)| {
                 let open = incidents.iter().filter(|i| i.get("status").and_then(Value::as_str) != Some("closed")).count();
                 let now = util::now();
                 // Incidents by week, the last six weeks (oldest first).

@@ -77,14 +77,26 @@ pub fn LadderPage() -> impl IntoView {
         error.set(None);
         spawn_local(async move {
             for (role, permissions) in by_role {
-                if let Err(e) = api::set_permissions(role, &SetPermissions { permissions }).await {
+                let request = SetPermissions {
+                    permissions: permissions.clone(),
+                };
+                if let Err(e) = api::set_permissions(role, &request).await {
                     error.set(Some(format!("{}: {e}", role_name(role))));
                     busy.set(false);
                     load();
                     return;
                 }
+                // The stored matrix takes the saved values in the same step as the pending
+                // toggles go, so no checkbox shows the old value in between.
+                roles.update(|rs| {
+                    if let Some(r) = rs.iter_mut().find(|r| r.id == role) {
+                        for (p, on) in &permissions {
+                            r.permissions.insert(p.key().to_owned(), *on);
+                        }
+                    }
+                });
+                changes.update(|c| c.retain(|(r, _), _| *r != role));
             }
-            changes.set(BTreeMap::new());
             saved.set(Some(format!(
                 "Saved {count} change{}. Members see them on their next page load.",
                 if count == 1 { "" } else { "s" }

@@ -60,7 +60,7 @@ pub fn NotesTab(su_id: Uuid, su_name: String, open: NoteOpen) -> impl IntoView {
             });
             view! {
                 <Suspense fallback=util::loading>
-                    {move || note.get().map(|r| match r {
+                    {move || note.try_get().flatten().map(|r| match r {
                         Err(e) => util::error_view(&e),
                         Ok(n) => view! { <NoteEditor su_id=su_id su_name=su_name.clone() note=Some(n) /> }.into_any(),
                     })}
@@ -84,7 +84,7 @@ fn NotesList(su_id: Uuid) -> impl IntoView {
             </Show>
         </div>
         <Suspense fallback=util::loading>
-            {move || notes.get().map(|r| match r {
+            {move || notes.try_get().flatten().map(|r| match r {
                 Err(e) => util::error_view(&e),
                 Ok(page) if page.items.is_empty() => view! { <p class="muted">"No care notes yet."</p> }.into_any(),
                 Ok(page) => view! {

@@ -35,7 +35,7 @@ pub fn OrganisationPage() -> impl IntoView {
     let logo_version = RwSignal::new(0u32);
     let logo_message = RwSignal::new(None::<Result<String, String>>);
     Effect::new(move || {
-        if let Some(Ok(o)) = org.get() {
+        if let Some(Ok(o)) = org.try_get().flatten() {
             name.set(o.name);
         }
     });
@@ -88,7 +88,7 @@ pub fn OrganisationPage() -> impl IntoView {
     view! {
         <h1>"Organisation"</h1>
         <Suspense fallback=util::loading>
-            {move || org.get().map(|r| match r {
+            {move || org.try_get().flatten().map(|r| match r {
                 Err(e) => util::error_view(&e),
                 Ok(o) => view! {
                     {o.closure_requested_at.clone().map(|c| view! { <p class="notice">{format!("Closure requested on {}; data will be purged after {}.", util::when_str(&c), o.purge_after.clone().map(|p| util::when_str(&p)).unwrap_or_default())}</p> })}

@@ -35,7 +35,7 @@ pub fn RecordPage(id: Uuid, tab: RecordTab, note: NoteOpen) -> impl IntoView {
     let person = LocalResource::new(move || api::service_user(id));
     view! {
         <Suspense fallback=util::loading>
-            {move || person.get().map(|result| match result {
+            {move || person.try_get().flatten().map(|result| match result {
                 Err(e) => view! {
                     <h1>"Service user"</h1>
                     {util::error_view(&e)}

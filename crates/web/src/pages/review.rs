@@ -45,7 +45,7 @@ pub fn ReviewPage() -> impl IntoView {
         <h1>"Review queue"</h1>
         <p class="muted">"Care notes submitted for sign-off, newest first."</p>
         <Suspense fallback=util::loading>
-            {move || data.get().map(|(notes, names)| match notes {
+            {move || data.try_get().flatten().map(|(notes, names)| match notes {
                 Err(e) => util::error_view(&e),
                 Ok(p) if p.items.is_empty() => view! { <p class="card" data-testid="review-empty">"Nothing is waiting for sign-off."</p> }.into_any(),
                 Ok(p) => p.items.into_iter().map(|n| {

@@ -46,7 +46,7 @@ pub fn ServiceUsersPage() -> impl IntoView {
         <h1>"Service users"</h1>
         <section class="card">
             <Suspense fallback=util::loading>
-                {move || people.get().map(|result| match result {
+                {move || people.try_get().flatten().map(|result| match result {
                     Err(e) => util::error_view(&e),
                     Ok(list) => view! { <ServiceUsersTable list=list /> }.into_any(),
                 })}

@@ -48,10 +48,10 @@ pub fn StaffPage() -> impl IntoView {
             Err(t) => view! { <p class="error" role="alert">{t}</p> }.into_any(),
         })}
         <Show when=move || session.can(Permission::StaffInvite)>
-            <InviteForm roles=Signal::derive(move || data.get().map(|(_, r)| r).unwrap_or_default()) />
+            <InviteForm roles=Signal::derive(move || data.try_get().flatten().map(|(_, r)| r).unwrap_or_default()) />
         </Show>
         <Suspense fallback=util::loading>
-            {move || data.get().map(|(staff, roles)| match staff {
+            {move || data.try_get().flatten().map(|(staff, roles)| match staff {
                 Err(e) => util::error_view(&e),
                 Ok(list) => view! {
                     <div class="table-wrap card">
@@ -196,7 +196,7 @@ fn Assignments() -> impl IntoView {
         <p class="muted">"Staff without “see every service user” see only the people assigned to them."</p>
         {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         <Suspense fallback=util::loading>
-            {move || data.get().map(|(rows, staff)| view! {
+            {move || data.try_get().flatten().map(|(rows, staff)| view! {
                 <div class="table-wrap card">
                     <table data-testid="assignments">
                         <thead><tr><th scope="col">"Service user"</th><th scope="col">"Assigned staff"</th><th scope="col">"Assign"</th></tr></thead>

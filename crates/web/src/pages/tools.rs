@@ -161,7 +161,7 @@ pub fn ToolTab(su_id: Uuid, tab: RecordTab) -> impl IntoView {
         {(tab == RecordTab::Incidents && session.can(Permission::IncidentsReport))
             .then(|| view! { <IncidentForm su_id=su_id on_saved=move || version.update(|v| *v += 1) /> })}
         <Suspense fallback=util::loading>
-            {move || rows.get().map(|r| match r {
+            {move || rows.try_get().flatten().map(|r| match r {
                 Err(e) => util::error_view(&e),
                 Ok(page) if page.items.is_empty() => view! { <p class="muted">"Nothing recorded yet."</p> }.into_any(),
                 Ok(page) => view! {
