@@ -107,8 +107,13 @@ fn build_web(dist: &Path) -> Result<()> {
 
 fn build_spa(dist: &Path) -> Result<()> {
     let mut cmd = Command::new(tools::cargo_bin("trunk"));
-    cmd.current_dir(root())
-        .args(["build", "--release", "--dist"])
+    cmd.current_dir(root()).arg("build");
+    // `THRIVE_SPA_DEBUG=1`: a debug build, whose reactive panics name where the signal was
+    // made and where it was read. Slower and larger; for chasing a bug, never for CI.
+    if std::env::var_os("THRIVE_SPA_DEBUG").is_none_or(|v| v.is_empty() || v == "0") {
+        cmd.arg("--release");
+    }
+    cmd.arg("--dist")
         .arg(dist)
         // Use the wasm-bindgen and wasm-opt we installed; Trunk must never download its own.
         .env("TRUNK_TOOLS_WASM_BINDGEN", tools::WASM_BINDGEN_VERSION)
