@@ -102,7 +102,61 @@ fn build_api(release: bool) -> Result<PathBuf> {
 /// directory, so the worker goes in after it).
 fn build_web(dist: &Path) -> Result<()> {
     build_spa(dist)?;
-    aayu::build_worker(dist)
+    aayu::build_worker(dist)?;
+    precompress(dist)
+}
+
+/// Writes a gzip copy beside every text and wasm file of the dist (`thrive-api` serves it to
+/// browsers that accept gzip; the files themselves stay for those that do not), and prints
+/// what the app and the assistant cost to download.
+fn precompress(dist: &Path) -> Result<()> {
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                walk(&path, found)?;
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("wasm" | "js" | "mjs" | "css" | "html" | "svg" | "json")
+            ) {
+                found.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dist, &mut files)?;
+    // (raw, gzipped) for the SPA and for the assistant (fetched only when Aayu is first used).
+    let (mut app, mut aayu) = ((0u64, 0u64), (0u64, 0u64));
+    for path in files {
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+        gz.write_all(&bytes)?;
+        let gz = gz.finish()?;
+        let mut name = path.clone().into_os_string();
+        name.push(".gz");
+        std::fs::write(&name, &gz).with_context(|| format!("writing {name:?}"))?;
+        let part = if path.starts_with(dist.join("aayu")) {
+            &mut aayu
+        } else {
+            &mut app
+        };
+        part.0 += bytes.len() as u64;
+        part.1 += gz.len() as u64;
+    }
+    let kib = |n: u64| n as f64 / 1024.0;
+    println!(
+        "web app: {:.0} KiB ({:.0} KiB gzipped); Aayu's page and worker, loaded on first use: {:.0} KiB ({:.0} KiB gzipped)",
+        kib(app.0),
+        kib(app.1),
+        kib(aayu.0),
+        kib(aayu.1)
+    );
+    Ok(())
 }
 
 fn build_spa(dist: &Path) -> Result<()> {
@@ -110,15 +164,67 @@ fn build_spa(dist: &Path) -> Result<()> {
     cmd.current_dir(root()).arg("build");
     // `THRIVE_SPA_DEBUG=1`: a debug build, whose reactive panics name where the signal was
     // made and where it was read. Slower and larger; for chasing a bug, never for CI.
-    if std::env::var_os("THRIVE_SPA_DEBUG").is_none_or(|v| v.is_empty() || v == "0") {
-        cmd.arg("--release");
+    let release = std::env::var_os("THRIVE_SPA_DEBUG").is_none_or(|v| v.is_empty() || v == "0");
+    if release {
+        // The `web` profile (Cargo.toml): every crate optimised for size, one LTO unit.
+        cmd.args(["--release", "--cargo-profile", "web"]);
     }
     cmd.arg("--dist")
         .arg(dist)
-        // Use the wasm-bindgen and wasm-opt we installed; Trunk must never download its own.
+        // Use the wasm-bindgen we installed; Trunk must never download its own.
         .env("TRUNK_TOOLS_WASM_BINDGEN", tools::WASM_BINDGEN_VERSION)
         .env("TRUNK_OFFLINE", "true");
-    status(&mut cmd)
+    status(&mut cmd)?;
+    if release {
+        drop_name_section(&dist.join("thrive-web_bg.wasm"))?;
+    }
+    Ok(())
+}
+
+/// Removes the `name` custom section (function names for stack traces, about a third of the
+/// SPA's wasm) from a built module. `strip = "symbols"` in the profile would also drop the
+/// `target_features` section wasm-bindgen reads, and Debian's wasm-opt is too old for
+/// wasm-bindgen's output, so the xtask does this one thing itself.
+fn drop_name_section(wasm: &Path) -> Result<()> {
+    fn leb(bytes: &[u8], at: &mut usize) -> Result<usize> {
+        let (mut value, mut shift) = (0usize, 0);
+        loop {
+            let byte = *bytes.get(*at).context("truncated wasm")?;
+            *at += 1;
+            value |= usize::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+            shift += 7;
+            if shift > 28 {
+                bail!("malformed LEB128 in wasm");
+            }
+        }
+    }
+    let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    if bytes.get(..4) != Some(b"\0asm") {
+        bail!("{} is not a wasm module", wasm.display());
+    }
+    let mut out = bytes[..8].to_vec();
+    let mut at = 8;
+    while at < bytes.len() {
+        let start = at;
+        let id = bytes[at];
+        at += 1;
+        let size = leb(&bytes, &mut at)?;
+        let end = at.checked_add(size).filter(|&e| e <= bytes.len());
+        let end = end.context("truncated wasm section")?;
+        let is_names = id == 0 && {
+            let mut p = at;
+            let len = leb(&bytes, &mut p)?;
+            bytes.get(p..p + len) == Some(b"name")
+        };
+        if !is_names {
+            out.extend_from_slice(&bytes[start..end]);
+        }
+        at = end;
+    }
+    std::fs::write(wasm, out).with_context(|| format!("writing {}", wasm.display()))
 }
 
 fn provision(api: &Path, cluster: &Cluster, database: &str, seed: bool) -> Result<Vec<String>> {

@@ -106,7 +106,6 @@ pub fn ensure_for_run() -> Result<()> {
     if std::env::var_os("DATABASE_URL").is_none() {
         ensure_apt(&["postgresql"])?;
     }
-    ensure_apt(&["binaryen"])?;
     ensure_web_tools()
 }
 
@@ -114,7 +113,7 @@ pub fn ensure_for_test() -> Result<()> {
     if std::env::var_os("DATABASE_URL").is_none() {
         ensure_apt(&["postgresql"])?;
     }
-    let mut packages = vec!["binaryen", "chromium"];
+    let mut packages = vec!["chromium"];
     // Node.js may come from elsewhere than Debian; install Debian's only when there is none.
     if Command::new("node").arg("--version").output().is_err() {
         packages.extend(["nodejs", "npm"]);

@@ -48,5 +48,20 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
             HeaderValue::from_static("no-store"),
         );
     }
+    if !is_api {
+        // The SPA's files keep their names from one release to the next, so a browser must
+        // ask (a cheap 304 when unchanged) rather than guess from their age; and each may be
+        // sent gzipped or not, so a shared cache must key on Accept-Encoding.
+        if !headers.contains_key(axum::http::header::CACHE_CONTROL) {
+            headers.insert(
+                axum::http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache"),
+            );
+        }
+        headers.append(
+            axum::http::header::VARY,
+            HeaderValue::from_static("accept-encoding"),
+        );
+    }
     response
 }

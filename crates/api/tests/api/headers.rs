@@ -42,6 +42,8 @@ async fn panicking_app() -> TestApp {
     )
     .expect("index");
     std::fs::write(dir.join("app.js"), "export {};").expect("js");
+    // What the xtask writes beside each built file (the bytes need not be real gzip here).
+    std::fs::write(dir.join("app.js.gz"), b"\x1f\x8bpretend").expect("js.gz");
     let extra = axum::Router::new().route(
         "/test/panic",
         get(|| async {
@@ -52,6 +54,60 @@ async fn panicking_app() -> TestApp {
         }),
     );
     TestApp::spawn_with(extra, Some(dir)).await
+}
+
+#[tokio::test]
+async fn spa_files_go_gzipped_to_browsers_that_accept_it_and_are_revalidated() {
+    let app = panicking_app().await;
+    let get = |encoding: Option<&'static str>| {
+        let mut req = app.http.get(app.url("/app.js"));
+        if let Some(e) = encoding {
+            req = req.header("accept-encoding", e);
+        }
+        req.send()
+    };
+    let header = |resp: &reqwest::Response, name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+
+    let gzipped = get(Some("gzip, deflate, br")).await.expect("gzip");
+    assert_eq!(gzipped.status(), StatusCode::OK);
+    assert_eq!(
+        header(&gzipped, "content-encoding").as_deref(),
+        Some("gzip")
+    );
+    assert_eq!(header(&gzipped, "vary").as_deref(), Some("accept-encoding"));
+    assert_eq!(
+        header(&gzipped, "cache-control").as_deref(),
+        Some("no-cache")
+    );
+    let content_type = header(&gzipped, "content-type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("text/javascript"),
+        "{content_type}"
+    );
+    assert_eq!(
+        &gzipped.bytes().await.expect("body")[..],
+        b"\x1f\x8bpretend"
+    );
+
+    let plain = get(None).await.expect("plain");
+    assert_eq!(header(&plain, "content-encoding"), None);
+    assert_eq!(header(&plain, "vary").as_deref(), Some("accept-encoding"));
+    assert_eq!(plain.text().await.expect("body"), "export {};");
+
+    // API answers are never cached, so they keep `no-store` and carry no Vary of ours.
+    let api = app
+        .http
+        .get(app.url("/api/health"))
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(header(&api, "cache-control").as_deref(), Some("no-store"));
+    assert_eq!(header(&api, "vary"), None);
 }
 
 #[tokio::test]
