@@ -9,6 +9,7 @@ use leptos::task::spawn_local;
 use serde_json::Value;
 use thrive_domain::audit::AuditEntry;
 use thrive_domain::{Permission, Tool};
+use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::api::{self, enc};
@@ -22,10 +23,20 @@ fn tool_key(t: Tool) -> String {
         .unwrap_or_default()
 }
 
-fn show(v: Option<&Value>) -> String {
+/// A changed field's value as a person reads it: a colleague's or service user's id as their
+/// name, a timestamp in local time, nothing as "—".
+fn show(v: Option<&Value>, known: &HashMap<String, String>) -> String {
     match v {
         None | Some(Value::Null) => "—".into(),
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => {
+            if let Some(name) = known.get(s) {
+                name.clone()
+            } else if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
+                util::when(t)
+            } else {
+                s.clone()
+            }
+        }
         Some(other) => other.to_string(),
     }
 }
@@ -206,11 +217,15 @@ pub fn AuditPage() -> impl IntoView {
                 <tbody>
                     {move || {
                         let names = names.get();
+                        let known: HashMap<String, String> = staff.get().into_iter()
+                            .chain(names.iter().map(|(id, n)| (*id, n.clone())))
+                            .map(|(id, n)| (id.to_string(), n))
+                            .collect();
                         entries.get().into_iter().map(|e| {
                             let who = format!("{} ({})", e.actor_name.clone().unwrap_or_else(|| "system".into()), e.actor_role.clone().unwrap_or_default());
                             let su = e.service_user_id.map(|id| names.get(&id).cloned().unwrap_or_else(|| id.to_string())).unwrap_or_default();
                             let changes: Vec<(String, String, String)> = match &e.changes {
-                                Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), show(v.get("old")), show(v.get("new")))).collect(),
+                                Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), show(v.get("old"), &known), show(v.get("new"), &known))).collect(),
                                 _ => Vec::new(),
                             };
                             view! {

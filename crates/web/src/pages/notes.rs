@@ -286,7 +286,13 @@ fn NoteEditor(su_id: Uuid, su_name: String, note: Option<CareNote>) -> impl Into
                         <textarea id="note-body" rows="10" aria-describedby="note-body-hint note-body-error"
                             aria-invalid=move || (!body_messages.get().is_empty()).then_some("true")
                             prop:value=move || body.get()
-                            on:input=move |ev| body.set(event_target_value(&ev))></textarea>
+                            on:input=move |ev| {
+                                body.set(event_target_value(&ev));
+                                // Once a save showed the rules, they follow the typing.
+                                if local_errors.with_untracked(Option::is_some) {
+                                    local_errors.set(input().validate().err());
+                                }
+                            }></textarea>
                         <FieldError id="note-body-error" messages=body_messages />
                         <p data-testid="ai-assistance">"Assisted by Aayu: " {move || assistance_label(assistance.get())}</p>
                         {move || server_error.get().filter(|e| e.status() != Some(422)).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}

@@ -50,7 +50,7 @@ pub fn RecordPage(id: Uuid, tab: RecordTab, note: NoteOpen) -> impl IntoView {
                     view! {
                         <h1>{name.clone()}</h1>
                         <p class="muted">
-                            {su.room.clone().map(|r| format!("Room {r}")).unwrap_or_default()}
+                            {su.room.clone().unwrap_or_default()}
                             {su.allergies.clone().filter(|a| !a.is_empty()).map(|a| view! { <strong class="allergy">{format!(" · Allergies: {a}")}</strong> })}
                         </p>
                         <nav class="tabs" aria-label="Record sections" data-testid="record-tabs">
