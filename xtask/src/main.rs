@@ -422,6 +422,14 @@ fn suites(cluster: &Cluster, e2e_only: bool, e2e_files: &[String]) -> Result<()>
 /// The Rust suites: unit and database integration tests, then the wasm32 ones.
 fn rust_suites(cluster: &Cluster) -> Result<()> {
     step("Unit and database integration tests");
+    if !root().join("models").join(aayu::DEV_MODEL).exists() {
+        // cargo test hides a passing test's output, so the skip is said here.
+        eprintln!(
+            "note: models/{} is absent, so the Aayu reference tests against llama.cpp skip \
+             (cargo xtask fetch-model brings it)",
+            aayu::DEV_MODEL
+        );
+    }
     let mut cmd = cargo();
     cmd.current_dir(root())
         .args(["test", "--workspace", "--exclude", "thrive-web"])
