@@ -77,9 +77,7 @@ pub fn LadderPage() -> impl IntoView {
         error.set(None);
         spawn_local(async move {
             for (role, permissions) in by_role {
-                let request = SetPermissions {
-                    permissions: permissions.clone(),
-                };
+                let request = SetPermissions { permissions };
                 if let Err(e) = api::set_permissions(role, &request).await {
                     error.set(Some(format!("{}: {e}", role_name(role))));
                     busy.set(false);
@@ -90,7 +88,7 @@ pub fn LadderPage() -> impl IntoView {
                 // toggles go, so no checkbox shows the old value in between.
                 roles.update(|rs| {
                     if let Some(r) = rs.iter_mut().find(|r| r.id == role) {
-                        for (p, on) in &permissions {
+                        for (p, on) in &request.permissions {
                             r.permissions.insert(p.key().to_owned(), *on);
                         }
                     }
