@@ -2,8 +2,8 @@
 //! source, including the chunks a browser keeps in IndexedDB ([`ChunkedReader`]).
 //!
 //! candle's parser does the byte-level work; this module checks what candle does not (magic,
-//! architecture, that every tensor lies inside the file) and turns its errors into
-//! [`AayuError`] variants a user can act on.
+//! a zero tensor alignment, architecture, that every tensor lies inside the file) and turns its
+//! errors into [`AayuError`] variants a user can act on.
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -144,6 +144,12 @@ impl GgufModel {
             });
         }
         reader.seek(SeekFrom::Start(0))?;
+        if declared_alignment(reader) == Some(0) {
+            return Err(AayuError::Corrupt(
+                "the file declares a tensor alignment of 0 bytes".into(),
+            ));
+        }
+        reader.seek(SeekFrom::Start(0))?;
 
         let content = Content::read(reader).map_err(|e| classify_read_error(e, file_size))?;
         let model = Self { content, file_size };
@@ -268,6 +274,131 @@ fn metadata_error(key: &str, reason: impl std::fmt::Display) -> AayuError {
 }
 
 /// Reads until `buf` is full or the source ends; returns how many bytes were read.
+/// The integer `general.alignment` candle will use, found by walking the metadata the way
+/// candle reads it. candle rounds the tensor data's offset up to a multiple of it without
+/// checking for 0, a division by zero that would abort a wasm worker; everything else in the
+/// header candle bounds itself. Where the walk meets something candle will refuse (a short
+/// file, an absurd length, too deep a nesting) it stops with `None` and leaves the refusal,
+/// with its message, to candle.
+fn declared_alignment<R: Read>(reader: &mut R) -> Option<u64> {
+    const STRING: u32 = 8;
+    const ARRAY: u32 = 9;
+    const MAX_DEPTH: usize = 64;
+    const KEY: &[u8] = b"general.alignment";
+
+    fn fixed_size(value_type: u32) -> Option<u64> {
+        match value_type {
+            0 | 1 | 7 => Some(1),
+            2 | 3 => Some(2),
+            4..=6 => Some(4),
+            10..=12 => Some(8),
+            _ => None,
+        }
+    }
+    fn u32_le<R: Read>(r: &mut R) -> Option<u32> {
+        let mut b = [0u8; 4];
+        (read_up_to(r, &mut b).ok()? == 4).then(|| u32::from_le_bytes(b))
+    }
+    fn u64_le<R: Read>(r: &mut R) -> Option<u64> {
+        let mut b = [0u8; 8];
+        (read_up_to(r, &mut b).ok()? == 8).then(|| u64::from_le_bytes(b))
+    }
+    fn skip<R: Read>(r: &mut R, n: u64) -> Option<()> {
+        let copied = std::io::copy(&mut r.by_ref().take(n), &mut std::io::sink()).ok()?;
+        (copied == n).then_some(())
+    }
+    // GGUF v1 writes lengths and counts as u32, later versions as u64.
+    fn length<R: Read>(r: &mut R, v1: bool) -> Option<u64> {
+        if v1 {
+            u32_le(r).map(u64::from)
+        } else {
+            u64_le(r)
+        }
+    }
+    fn skip_value<R: Read>(r: &mut R, value_type: u32, v1: bool, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match value_type {
+            STRING => {
+                let n = length(r, v1)?;
+                skip(r, n)
+            }
+            ARRAY => {
+                let element = u32_le(r)?;
+                let count = length(r, v1)?;
+                match fixed_size(element) {
+                    Some(size) => skip(r, count.checked_mul(size)?),
+                    None => (0..count).try_for_each(|_| skip_value(r, element, v1, depth + 1)),
+                }
+            }
+            t => skip(r, fixed_size(t)?),
+        }
+    }
+    /// Reads a key of `len` bytes and says whether it is `want`, counting trailing NUL bytes
+    /// as candle does (it drops them).
+    fn key_is<R: Read>(r: &mut R, len: u64, want: &[u8]) -> Option<bool> {
+        let mut same = len >= want.len() as u64;
+        let mut at = 0usize;
+        let mut left = len;
+        let mut buf = [0u8; 4096];
+        while left > 0 {
+            let n = usize::try_from(left.min(buf.len() as u64)).ok()?;
+            (read_up_to(r, &mut buf[..n]).ok()? == n).then_some(())?;
+            for &byte in &buf[..n] {
+                same &= match want.get(at) {
+                    Some(&w) => byte == w,
+                    None => byte == 0,
+                };
+                at += 1;
+            }
+            left -= n as u64;
+        }
+        Some(same)
+    }
+    /// The value candle would take for the alignment: an integer of at most 32 bits, not
+    /// negative; anything else means its default.
+    fn integer<R: Read>(r: &mut R, value_type: u32) -> Option<Option<u64>> {
+        let size = fixed_size(value_type)?;
+        let mut b = [0u8; 8];
+        let n = usize::try_from(size).ok()?;
+        (read_up_to(r, &mut b[..n]).ok()? == n).then_some(())?;
+        Some(match value_type {
+            0 => Some(u64::from(b[0])),
+            1 => u64::try_from(i8::from_le_bytes([b[0]])).ok(),
+            2 => Some(u64::from(u16::from_le_bytes([b[0], b[1]]))),
+            3 => u64::try_from(i16::from_le_bytes([b[0], b[1]])).ok(),
+            4 => Some(u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+            5 => u64::try_from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok(),
+            _ => None,
+        })
+    }
+
+    let walk = |r: &mut R| -> Option<Option<u64>> {
+        skip(r, 4)?; // the magic, already checked
+        let v1 = u32_le(r)? == 1;
+        let _tensors = length(r, v1)?;
+        let entries = length(r, v1)?;
+        let mut alignment = None;
+        for _ in 0..entries {
+            let key_len = length(r, v1)?;
+            let is_alignment = key_is(r, key_len, KEY)?;
+            let value_type = u32_le(r)?;
+            if is_alignment && fixed_size(value_type).is_some() {
+                // A later entry with the same key replaces an earlier one, as in candle.
+                alignment = integer(r, value_type)?;
+            } else {
+                if is_alignment {
+                    alignment = None;
+                }
+                skip_value(r, value_type, v1, 0)?;
+            }
+        }
+        Some(alignment)
+    };
+    walk(reader).flatten()
+}
+
 fn read_up_to<R: Read>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {

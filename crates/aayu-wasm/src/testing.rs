@@ -45,6 +45,8 @@ pub struct TinyModel {
     /// itself (random logits put some ordinary token far above 0): browser tests then always
     /// see streamed text.
     pub never_ends_turn: bool,
+    /// Extra metadata entries, after the usual ones (for malformed-header tests).
+    pub extra_metadata: Vec<(&'static str, Value)>,
 }
 
 impl Default for TinyModel {
@@ -53,6 +55,7 @@ impl Default for TinyModel {
             architecture: "qwen2",
             stops_immediately: false,
             never_ends_turn: false,
+            extra_metadata: Vec::new(),
         }
     }
 }
@@ -171,7 +174,11 @@ impl TinyModel {
             ),
             ("tokenizer.ggml.eos_token_id", Value::U32(im_end as u32)),
         ];
-        let metadata_refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+        let metadata_refs: Vec<(&str, &Value)> = metadata
+            .iter()
+            .chain(&self.extra_metadata)
+            .map(|(k, v)| (*k, v))
+            .collect();
         let tensor_refs: Vec<(&str, &QTensor)> =
             tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let mut out = Cursor::new(Vec::new());

@@ -12,6 +12,7 @@ use aayu::{
     AayuError, ChatMessage, Engine, EngineOptions, GenerateOptions, Role, SamplingParams,
     StopReason,
 };
+use candle_core::quantized::gguf_file::Value;
 // The same tests run as wasm (in node, through wasm-bindgen-test-runner).
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -284,6 +285,51 @@ fn a_llama_model_is_reported_as_the_wrong_architecture() {
         "{err:?}"
     );
     assert!(err.to_string().contains("\"llama\""), "{err}");
+}
+
+#[test]
+fn a_zero_tensor_alignment_is_an_error_not_a_division_by_zero() {
+    // candle divides by `general.alignment` unchecked: 0 would panic, aborting a wasm worker.
+    // A key with trailing NUL bytes is the same key to candle; a later entry replaces an
+    // earlier one.
+    let cases: Vec<Vec<(&'static str, Value)>> = vec![
+        vec![("general.alignment", Value::U32(0))],
+        vec![("general.alignment", Value::U8(0))],
+        vec![("general.alignment\0\0", Value::I32(0))],
+        vec![
+            ("general.alignment", Value::U32(32)),
+            ("general.alignment", Value::U16(0)),
+        ],
+    ];
+    for extra in cases {
+        let what = format!("{extra:?}");
+        let bytes = TinyModel {
+            extra_metadata: extra,
+            ..TinyModel::default()
+        }
+        .bytes();
+        let err = load_error(bytes);
+        assert!(matches!(err, AayuError::Corrupt(_)), "{what}: {err:?}");
+        assert!(err.to_string().contains("alignment of 0"), "{what}: {err}");
+    }
+    // The writer pads to 32 bytes: saying so, or an alignment candle ignores, still loads.
+    for extra in [
+        vec![("general.alignment", Value::U32(32))],
+        vec![("general.alignment", Value::String("0".into()))],
+        vec![("general.alignment", Value::I32(-1))],
+        vec![
+            ("general.alignment", Value::U32(0)),
+            ("general.alignment", Value::U32(32)),
+        ],
+    ] {
+        let what = format!("{extra:?}");
+        let bytes = TinyModel {
+            extra_metadata: extra,
+            ..TinyModel::default()
+        }
+        .bytes();
+        Engine::load(&mut Cursor::new(bytes), &options()).unwrap_or_else(|e| panic!("{what}: {e}"));
+    }
 }
 
 #[test]
