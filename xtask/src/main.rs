@@ -217,7 +217,7 @@ fn drop_name_section(wasm: &Path) -> Result<()> {
         let is_names = id == 0 && {
             let mut p = at;
             let len = leb(&bytes, &mut p)?;
-            bytes.get(p..p + len) == Some(b"name")
+            p.checked_add(len).and_then(|e| bytes.get(p..e)) == Some(b"name")
         };
         if !is_names {
             out.extend_from_slice(&bytes[start..end]);
@@ -422,12 +422,16 @@ fn suites(cluster: &Cluster, e2e_only: bool, e2e_files: &[String]) -> Result<()>
 /// The Rust suites: unit and database integration tests, then the wasm32 ones.
 fn rust_suites(cluster: &Cluster) -> Result<()> {
     step("Unit and database integration tests");
-    if !root().join("models").join(aayu::DEV_MODEL).exists() {
+    // The reference tests read `AAYU_MODEL` when set, else models/.
+    let model = std::env::var_os("AAYU_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("models").join(aayu::DEV_MODEL));
+    if !model.exists() {
         // cargo test hides a passing test's output, so the skip is said here.
         eprintln!(
-            "note: models/{} is absent, so the Aayu reference tests against llama.cpp skip \
+            "note: {} is absent, so the Aayu reference tests against llama.cpp skip \
              (cargo xtask fetch-model brings it)",
-            aayu::DEV_MODEL
+            model.display()
         );
     }
     let mut cmd = cargo();

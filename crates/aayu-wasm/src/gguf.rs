@@ -273,7 +273,6 @@ fn metadata_error(key: &str, reason: impl std::fmt::Display) -> AayuError {
     }
 }
 
-/// Reads until `buf` is full or the source ends; returns how many bytes were read.
 /// The integer `general.alignment` candle will use, found by walking the metadata the way
 /// candle reads it. candle rounds the tensor data's offset up to a multiple of it without
 /// checking for 0, a division by zero that would abort a wasm worker; everything else in the
@@ -374,7 +373,7 @@ fn declared_alignment<R: Read>(reader: &mut R) -> Option<u64> {
         })
     }
 
-    let walk = |r: &mut R| -> Option<Option<u64>> {
+    fn walk<R: Read>(r: &mut R) -> Option<Option<u64>> {
         skip(r, 4)?; // the magic, already checked
         let v1 = u32_le(r)? == 1;
         let _tensors = length(r, v1)?;
@@ -395,10 +394,11 @@ fn declared_alignment<R: Read>(reader: &mut R) -> Option<u64> {
             }
         }
         Some(alignment)
-    };
+    }
     walk(reader).flatten()
 }
 
+/// Reads until `buf` is full or the source ends; returns how many bytes were read.
 fn read_up_to<R: Read>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
