@@ -131,7 +131,7 @@ impl FromRequestParts<AppState> for Caller {
         .bind(secret_hash(&token))
         .bind(state.clock.now())
         .bind(state.auth.idle_timeout)
-        .fetch_optional(&state.pool)
+        .fetch_optional(&state.auth_pool)
         .await?;
         match session {
             Some(ResolvedSession {

@@ -14,3 +14,4 @@ mod openapi;
 mod records;
 mod rls;
 mod service_users;
+mod sign_in_attacks;
