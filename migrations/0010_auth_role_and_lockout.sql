@@ -323,6 +323,7 @@ $$;
 -- normally and accepting with that session (auth.accept_invitation_with_session).
 
 alter table public.staff_invitations add column password_used_at timestamptz;
+grant select (password_used_at) on public.staff_invitations to thrive_app;
 
 drop function auth.accept_invitation(bytea, text, timestamptz);
 drop function auth.invitation_account(bytea, timestamptz);

@@ -79,6 +79,12 @@ async fn check(resp: Response) -> Result<Response, ApiError> {
     })
 }
 
+/// Every state-changing request carries the header a cross-site form cannot send; the server
+/// refuses one without it (or a non-simple content type).
+fn same_origin(builder: RequestBuilder) -> RequestBuilder {
+    builder.header("x-requested-with", "thrive")
+}
+
 async fn send(req: Result<Request, gloo_net::Error>) -> Result<Response, ApiError> {
     let resp = req
         .map_err(|_| ApiError::Network)?
@@ -108,20 +114,22 @@ async fn with_body<T: DeserializeOwned>(
 }
 
 pub async fn post<T: DeserializeOwned>(url: &str, body: &impl Serialize) -> Result<T, ApiError> {
-    with_body(Request::post(url), body).await
+    with_body(same_origin(Request::post(url)), body).await
 }
 
 pub async fn put<T: DeserializeOwned>(url: &str, body: &impl Serialize) -> Result<T, ApiError> {
-    with_body(Request::put(url), body).await
+    with_body(same_origin(Request::put(url)), body).await
 }
 
 /// POST with no body (state changes such as submit and sign-off).
 pub async fn post_empty<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
-    decode(send(Request::post(url).build()).await?).await
+    decode(send(same_origin(Request::post(url)).build()).await?).await
 }
 
 pub async fn delete(url: &str) -> Result<(), ApiError> {
-    send(Request::delete(url).build()).await.map(|_| ())
+    send(same_origin(Request::delete(url)).build())
+        .await
+        .map(|_| ())
 }
 
 /// Uploads raw bytes (an image) with `method` to `url`.
@@ -131,8 +139,8 @@ pub async fn upload<T: DeserializeOwned>(
     file: &web_sys::File,
 ) -> Result<T, ApiError> {
     let builder = match method {
-        "PUT" => Request::put(url),
-        _ => Request::post(url),
+        "PUT" => same_origin(Request::put(url)),
+        _ => same_origin(Request::post(url)),
     };
     let content_type = file.type_();
     let builder = if content_type.is_empty() {
@@ -221,12 +229,12 @@ pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
         code: grant.code,
         code_verifier: pkce.verifier,
     };
-    send(Request::post("/api/auth/token").json(&exchange)).await?;
+    send(same_origin(Request::post("/api/auth/token")).json(&exchange)).await?;
     me().await
 }
 
 pub async fn logout() -> Result<(), ApiError> {
-    send(Request::post("/api/auth/logout").build())
+    send(same_origin(Request::post("/api/auth/logout")).build())
         .await
         .map(|_| ())
 }

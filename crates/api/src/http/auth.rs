@@ -273,14 +273,11 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>> {
         .bind(caller.membership_id)
         .fetch_one(&mut *tx)
         .await?;
-    let keys: Vec<String> = sqlx::query_scalar(
-        "select rp.permission_key from role_permissions rp
-           join memberships m on m.role_id = rp.role_id
-          where m.id = $1 and rp.allowed order by rp.permission_key",
-    )
-    .bind(caller.membership_id)
-    .fetch_all(&mut *tx)
-    .await?;
+    // The member's own role's actions, through the definer: the ladder itself is read only
+    // with roles.view.
+    let keys: Vec<String> = sqlx::query_scalar("select app.my_permissions()")
+        .fetch_all(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(Json(Me {
         user_id: caller.identity.user_id,

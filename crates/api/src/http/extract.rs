@@ -55,6 +55,21 @@ pub fn secret_hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
+/// The SHA-256 of the session cookie's token, for routes whose session is checked inside an
+/// auth function (401 without a cookie, before any body is read).
+pub struct SessionToken(pub Vec<u8>);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        CookieJar::from_headers(&parts.headers)
+            .get(SESSION_COOKIE)
+            .map(|c| SessionToken(secret_hash(c.value())))
+            .ok_or(ApiError::Unauthenticated)
+    }
+}
+
 /// The signed-in caller, from a live session. Rejects with 401 otherwise.
 #[derive(Debug, Clone)]
 pub struct Caller {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body_maps;
 pub mod care_notes;
 pub mod care_plans;
+pub mod csrf;
 pub mod exports;
 pub mod extract;
 pub mod files;
@@ -130,6 +131,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
             .layer(PropagateRequestIdLayer::new(request_id))
             .layer(middleware::from_fn(headers::security_headers))
             .layer(middleware::from_fn(render_errors))
+            .layer(middleware::from_fn(csrf::refuse_cross_site))
             .layer(CatchPanicLayer::custom(|_| {
                 ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
             })),

@@ -18,7 +18,7 @@ use thrive_domain::Permission;
 use uuid::Uuid;
 
 use super::auth::random_secret;
-use super::extract::{secret_hash, AppJson, Caller, SESSION_COOKIE};
+use super::extract::{secret_hash, AppJson, Caller, SessionToken};
 use super::records::validate;
 use super::routes::Routes;
 use crate::error::{ApiError, Result};
@@ -344,13 +344,9 @@ async fn accept(
 /// the database, with the email) is the proof, so no password travels here.
 async fn accept_signed_in(
     State(state): State<AppState>,
-    jar: axum_extra::extract::CookieJar,
+    SessionToken(session): SessionToken,
     AppJson(input): AppJson<AcceptInvitationSignedIn>,
 ) -> Result<StatusCode> {
-    let session = jar
-        .get(SESSION_COOKIE)
-        .map(|c| secret_hash(c.value()))
-        .ok_or(ApiError::Unauthenticated)?;
     let joined: bool =
         sqlx::query_scalar("select auth.accept_invitation_with_session($1, $2, $3, $4)")
             .bind(secret_hash(&input.token))

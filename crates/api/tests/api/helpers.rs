@@ -370,10 +370,12 @@ impl TestApp {
         body: Option<&Value>,
     ) -> reqwest::Response {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        // As the SPA does: the header a cross-site form cannot send.
         let mut req = self
             .http
             .request(method, self.url(path))
-            .header(COOKIE, cookie);
+            .header(COOKIE, cookie)
+            .header("x-requested-with", "thrive");
         if let Some(b) = body {
             req = req.json(b);
         }
