@@ -1,6 +1,7 @@
 //! The HTTP surface: the JSON API under `/api`, the SPA for everything else, and the layers
 //! every response passes through (request id, security headers, error bodies, panics caught).
 
+pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod body_maps;
@@ -74,6 +75,7 @@ pub fn api_routes() -> Routes {
         .merge(staff::routes())
         .merge(organisation::routes())
         .merge(files::routes())
+        .merge(account::routes())
         .merge(models::routes())
 }
 

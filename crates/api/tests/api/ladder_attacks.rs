@@ -273,3 +273,115 @@ async fn the_ladder_is_read_by_raw_sql_only_with_roles_view() {
         .is_some_and(|p| p.contains(&json!("care_notes.create"))));
     assert_eq!(me["role_name"], "Carer");
 }
+
+/// Finding 8: one organisation renamed a person it shares with another; the other's trail had
+/// no entry, and audit views (looking names up live) showed the new name throughout history.
+#[tokio::test]
+async fn a_person_shared_with_another_organisation_is_renamed_only_by_themselves_in_every_trail() {
+    let app = TestApp::spawn().await;
+    let world = World::seed(&app.db).await;
+    let carer = world.a.user("carer1");
+    // carer1 of a also works for b.
+    let b_carer_role = role_id(&app, world.b.id(), "Carer").await;
+    sqlx::query("insert into memberships (organization_id, user_id, role_id) values ($1, $2, $3)")
+        .bind(world.b.id())
+        .bind(carer)
+        .bind(b_carer_role)
+        .execute(&app.db.admin)
+        .await
+        .expect("join b");
+    let entries_about = |org: Uuid| {
+        let app = &app;
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from audit_log where organization_id = $1 and table_name = 'users' and record_id = $2",
+            )
+            .bind(org)
+            .bind(carer)
+            .fetch_one(&app.db.admin)
+            .await
+            .expect("count")
+        }
+    };
+    // carer1 writes something in a under their old name.
+    let carer_cookie = app.sign_in(world.a.email("carer1")).await;
+    app.expect(
+        201,
+        "POST",
+        &format!("/api/service-users/{}/care-notes", world.a.service_users[0]),
+        &carer_cookie,
+        Some(
+            &json!({"category": "other", "occurred_at": "2026-11-23T10:00:00Z", "body": "Before."}),
+        ),
+    )
+    .await;
+
+    // The attack: a's manager renames the shared person.
+    let manager = app.sign_in(world.a.email("manager")).await;
+    app.expect(
+        409,
+        "PUT",
+        &format!("/api/staff/{carer}"),
+        &manager,
+        Some(&json!({"display_name": "Renamed By A"})),
+    )
+    .await;
+    refused_by_sql(
+        &app,
+        &world,
+        world.a.user("manager"),
+        "update users set display_name = 'Raw' where id = $1",
+        &[carer],
+    )
+    .await;
+    assert_eq!(entries_about(world.b.id()).await, 0);
+
+    // The person renames themselves: an entry in both organisations' trails.
+    app.expect(
+        204,
+        "PUT",
+        "/api/account/name",
+        &carer_cookie,
+        Some(&json!({"display_name": "Carer One Married"})),
+    )
+    .await;
+    assert_eq!(entries_about(world.a.id()).await, 1);
+    assert_eq!(entries_about(world.b.id()).await, 1);
+
+    // The audit view shows each entry under the name its actor had then.
+    let admin = app.sign_in(world.a.email("admin")).await;
+    let page = app
+        .expect(
+            200,
+            "GET",
+            &format!("/api/audit?actor_user_id={carer}"),
+            &admin,
+            None,
+        )
+        .await;
+    let names: Vec<&str> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["actor_name"].as_str())
+        .collect();
+    assert!(names.contains(&"carer1 a"), "{names:?}");
+    assert!(names.contains(&"Carer One Married"), "{names:?}");
+    let note_entry = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|e| e["table_name"] == "care_notes")
+        .expect("note entry");
+    assert_eq!(note_entry["actor_name"], "carer1 a");
+
+    // Someone who works only here is still the manager's to correct.
+    app.expect(
+        204,
+        "PUT",
+        &format!("/api/staff/{}", world.a.user("carer2")),
+        &manager,
+        Some(&json!({"display_name": "Carer Two"})),
+    )
+    .await;
+}
