@@ -51,6 +51,12 @@ pub enum ApiError {
     /// non-simple content type or header that only a same-origin script can add.
     #[error("cross-site request")]
     CrossSite,
+    /// A guarded route (exports, ladder changes, closure…) without a recent authentication.
+    #[error("step-up required")]
+    StepUpRequired,
+    /// The member's role demands a second factor they have not enrolled.
+    #[error("second factor enrolment required")]
+    MfaEnrolmentRequired,
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -72,7 +78,9 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::CrossSite => StatusCode::FORBIDDEN,
+            ApiError::CrossSite | ApiError::StepUpRequired | ApiError::MfaEnrolmentRequired => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -166,6 +174,19 @@ impl IntoResponse for ApiError {
                 retry_after = Some((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1));
                 ErrorBody::generic(status)
             }
+            ApiError::StepUpRequired => ErrorBody {
+                error: "step_up_required",
+                message: "Confirm it is you (password or second-factor code) to do this.".into(),
+                fields: None,
+                request_id: None,
+            },
+            ApiError::MfaEnrolmentRequired => ErrorBody {
+                error: "mfa_enrolment_required",
+                message: "Your role needs a second factor: set one up in your account first."
+                    .into(),
+                fields: None,
+                request_id: None,
+            },
             ApiError::CrossSite => ErrorBody {
                 error: "cross_site",
                 message: "This request came from another site and was refused.".into(),

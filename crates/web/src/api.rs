@@ -8,7 +8,10 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thrive_domain::audit::{AuditEntry, Role, SetPermissions, StaffMember};
-use thrive_domain::auth::{AuthorizeRequest, AuthorizeResponse, Me, TokenRequest};
+use thrive_domain::auth::{
+    AuthorizeRequest, AuthorizeResponse, Me, MfaStatus, RecoveryCodes, SecondFactorRequest,
+    StepUpRequest, TokenRequest, TotpCode, TotpEnrolment,
+};
 use thrive_domain::records::{CareNote, CareNoteInput, Page, ReturnNote, ServiceUser};
 use thrive_domain::service_users::ServiceUserSummary;
 use uuid::Uuid;
@@ -71,6 +74,9 @@ async fn check(resp: Response) -> Result<Response, ApiError> {
                     BTreeMap::new(),
                 )
             });
+    if status == 403 {
+        crate::session::on_forbidden(&code);
+    }
     Err(ApiError::Server {
         status,
         code,
@@ -215,8 +221,28 @@ pub async fn staff() -> Result<Vec<StaffMember>, ApiError> {
     get("/api/staff").await
 }
 
-/// The PKCE sign-in: credentials and challenge → one-time code; code and verifier → session.
-pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
+/// Where a sign-in stands after the password.
+pub enum SignIn {
+    Done(Me),
+    /// The account has a second factor: ask for a code, then call [`second_factor`].
+    SecondFactor {
+        token: String,
+        verifier: String,
+    },
+}
+
+async fn exchange(code: String, verifier: String) -> Result<Me, ApiError> {
+    let exchange = TokenRequest {
+        code,
+        code_verifier: verifier,
+    };
+    send(same_origin(Request::post("/api/auth/token")).json(&exchange)).await?;
+    me().await
+}
+
+/// The PKCE sign-in: credentials and challenge → one-time code (or a second-factor token);
+/// code and verifier → session. The verifier never leaves the page.
+pub async fn sign_in(email: String, password: String) -> Result<SignIn, ApiError> {
     let pkce = Pkce::generate().map_err(|_| ApiError::Network)?;
     let body = AuthorizeRequest {
         email,
@@ -225,12 +251,47 @@ pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
         code_challenge_method: "S256".into(),
     };
     let grant: AuthorizeResponse = post("/api/auth/authorize", &body).await?;
-    let exchange = TokenRequest {
-        code: grant.code,
-        code_verifier: pkce.verifier,
-    };
-    send(same_origin(Request::post("/api/auth/token")).json(&exchange)).await?;
-    me().await
+    match (grant.code, grant.second_factor_token) {
+        (Some(code), _) => Ok(SignIn::Done(exchange(code, pkce.verifier).await?)),
+        (None, Some(token)) => Ok(SignIn::SecondFactor {
+            token,
+            verifier: pkce.verifier,
+        }),
+        (None, None) => Err(ApiError::Network),
+    }
+}
+
+/// The second sign-in step: a TOTP code or a recovery code.
+pub async fn second_factor(token: String, code: String, verifier: String) -> Result<Me, ApiError> {
+    let grant: AuthorizeResponse = post(
+        "/api/auth/second-factor",
+        &SecondFactorRequest {
+            second_factor_token: token,
+            code,
+        },
+    )
+    .await?;
+    let code = grant.code.ok_or(ApiError::Network)?;
+    exchange(code, verifier).await
+}
+
+/// Step-up: the password (or a code) again, for exports, ladder changes and closure.
+pub async fn step_up(request: &StepUpRequest) -> Result<(), ApiError> {
+    post::<serde_json::Value>("/api/auth/step-up", request)
+        .await
+        .map(|_| ())
+}
+
+pub async fn mfa_status() -> Result<MfaStatus, ApiError> {
+    get("/api/account/mfa").await
+}
+
+pub async fn totp_enrol() -> Result<TotpEnrolment, ApiError> {
+    post_empty("/api/account/mfa/totp").await
+}
+
+pub async fn totp_confirm(code: String) -> Result<RecoveryCodes, ApiError> {
+    post("/api/account/mfa/totp/confirm", &TotpCode { code }).await
 }
 
 pub async fn logout() -> Result<(), ApiError> {

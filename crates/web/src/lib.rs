@@ -164,6 +164,7 @@ fn Shell() -> impl IntoView {
             <span class="brand">"Thrive"</span>
             <div class="who">
                 <span data-testid="signed-in-as">{who}</span>
+                <a href="#/account">"Your account"</a>
                 <button class="secondary" on:click=move |_| session.sign_out()>"Sign out"</button>
             </div>
         </header>
@@ -188,11 +189,17 @@ fn Shell() -> impl IntoView {
                 </ul>
             </nav>
             <main id="main" tabindex="-1">
+                {move || session.notice_in_app.get().map(|n| view! {
+                    <p class="notice" role="status" data-testid="app-notice">{n}
+                        <button class="ghost" on:click=move |_| session.notice_in_app.set(None)>"Dismiss"</button>
+                    </p>
+                })}
                 <components::draft_offer::DraftOffer />
                 {move || pages::page(route.get())}
             </main>
         </div>
         <components::idle::IdleWarning />
+        <components::step_up::StepUpDialog />
     }
 }
 

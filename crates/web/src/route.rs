@@ -87,6 +87,7 @@ pub enum Route {
     Organisation,
     Exports,
     Assistant,
+    Account,
     NotFound,
 }
 
@@ -125,6 +126,7 @@ impl Route {
             ["organisation"] => Route::Organisation,
             ["exports"] => Route::Exports,
             ["assistant"] => Route::Assistant,
+            ["account"] => Route::Account,
             _ => Route::NotFound,
         }
     }
@@ -145,6 +147,7 @@ impl Route {
             Route::Organisation => "#/organisation".into(),
             Route::Exports => "#/exports".into(),
             Route::Assistant => "#/assistant".into(),
+            Route::Account => "#/account".into(),
         }
     }
 

@@ -165,6 +165,24 @@ async fn authorize(
         return Err(ApiError::InvalidCredentials);
     };
 
+    // An account with a second factor gets a token for it, not yet a code.
+    let second = random_secret();
+    let needs_factor: bool = sqlx::query_scalar("select auth.begin_second_factor($1, $2, $3, $4)")
+        .bind(user_id)
+        .bind(secret_hash(&second))
+        .bind(&req.code_challenge)
+        .bind(state.clock.now())
+        .fetch_one(&state.auth_pool)
+        .await?;
+    if needs_factor {
+        tracing::info!(%user_id, "password accepted; second factor required");
+        return Ok(Json(AuthorizeResponse {
+            code: None,
+            second_factor_token: Some(second),
+            expires_in: 300,
+        }));
+    }
+
     let code = random_secret();
     let issued: bool = sqlx::query_scalar("select auth.issue_code($1, $2, $3, $4, $5)")
         .bind(user_id)
@@ -180,7 +198,8 @@ async fn authorize(
     }
     tracing::info!(%user_id, "sign-in code issued");
     Ok(Json(AuthorizeResponse {
-        code,
+        code: Some(code),
+        second_factor_token: None,
         expires_in: state.auth.code_ttl.whole_seconds().unsigned_abs(),
     }))
 }

@@ -15,6 +15,7 @@ pub mod handovers;
 pub mod headers;
 pub mod incidents;
 pub mod medication;
+pub mod mfa;
 pub mod models;
 pub mod observations;
 pub mod organisation;
@@ -76,6 +77,7 @@ pub fn api_routes() -> Routes {
         .merge(organisation::routes())
         .merge(files::routes())
         .merge(account::routes())
+        .merge(mfa::routes())
         .merge(models::routes())
 }
 

@@ -10,6 +10,7 @@ mod headers;
 mod helpers;
 mod ladder_attacks;
 mod matrix;
+mod mfa;
 mod models;
 mod openapi;
 mod records;
