@@ -204,7 +204,7 @@ async fn authorize(
     }))
 }
 
-fn session_cookie(value: String) -> Cookie<'static> {
+pub(crate) fn session_cookie(value: String) -> Cookie<'static> {
     Cookie::build((SESSION_COOKIE, value))
         .http_only(true)
         .secure(true)

@@ -51,6 +51,7 @@ pub const STEP_UP: &[(Method, &str)] = &[
     (Method::POST, "/organisation/closure"),
     (Method::DELETE, "/organisation/closure"),
     (Method::DELETE, "/account/mfa/totp"),
+    (Method::POST, "/staff/{user_id}/password-reset"),
 ];
 
 /// Whether `method` on the route `path` (as matched, with or without `/api`) needs step-up.

@@ -2,6 +2,7 @@
 //! migrated template, the API on port 0, and raw SQL as the `thrive_app` role for the probes.
 //! Run them with `cargo xtask test`, which starts the cluster and sets THRIVE_TEST_*.
 
+mod account;
 mod auth;
 mod catalogue;
 mod exports;
