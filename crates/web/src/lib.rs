@@ -58,7 +58,10 @@ pub fn App() -> impl IntoView {
 
     view! {
         <Show when=move || checked.get() fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || if session.me.with(Option::is_some) {
+            {move || if route.get() == Route::Invitation {
+                // Reachable signed in or not: the invitee may have no account yet.
+                view! { <pages::invitation::InvitationPage /> }.into_any()
+            } else if session.me.with(Option::is_some) {
                 view! { <Shell /> }.into_any()
             } else {
                 view! {

@@ -88,6 +88,8 @@ pub enum Route {
     Exports,
     Assistant,
     Account,
+    /// `#/invitation/<token>`: the page reads the token from the fragment itself.
+    Invitation,
     NotFound,
 }
 
@@ -127,6 +129,7 @@ impl Route {
             ["exports"] => Route::Exports,
             ["assistant"] => Route::Assistant,
             ["account"] => Route::Account,
+            ["invitation", _] => Route::Invitation,
             _ => Route::NotFound,
         }
     }
@@ -148,6 +151,7 @@ impl Route {
             Route::Exports => "#/exports".into(),
             Route::Assistant => "#/assistant".into(),
             Route::Account => "#/account".into(),
+            Route::Invitation => "#/".into(),
         }
     }
 

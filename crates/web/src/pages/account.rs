@@ -77,5 +77,110 @@ pub fn AccountPage() -> impl IntoView {
             })}
             <p class="error" role="alert">{move || error.get()}</p>
         </section>
+        <PasswordSection />
+        <OrganisationsSection />
+    }
+}
+
+/// Change password, and sign out everywhere.
+#[component]
+fn PasswordSection() -> impl IntoView {
+    let session = expect_context::<crate::session::Session>();
+    let current = RwSignal::new(String::new());
+    let new = RwSignal::new(String::new());
+    let message = RwSignal::new(None::<String>);
+    let change = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        message.set(None);
+        spawn_local(async move {
+            let body = serde_json::json!({"current_password": current.get_untracked(), "new_password": new.get_untracked()});
+            match api::post::<serde_json::Value>("/api/account/password", &body).await {
+                Ok(_) => {
+                    current.set(String::new());
+                    new.set(String::new());
+                    message.set(Some(
+                        "Password changed. Your other sessions have ended.".into(),
+                    ));
+                }
+                Err(e) => message.set(Some(
+                    e.field("new_password")
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| e.to_string()),
+                )),
+            }
+        });
+    };
+    let everywhere = move |_| {
+        spawn_local(async move {
+            let _ = api::post_empty::<serde_json::Value>("/api/auth/logout-everywhere").await;
+            crate::session::clear_drafts();
+            session.me.set(None);
+            crate::session::set_hash("#/");
+        });
+    };
+    view! {
+        <section class="card" aria-labelledby="password-title">
+            <h2 id="password-title">"Password"</h2>
+            <form on:submit=change>
+                <label for="current-password">"Current password"</label>
+                <input id="current-password" type="password" autocomplete="current-password" required
+                    prop:value=move || current.get() on:input=move |ev| current.set(event_target_value(&ev)) />
+                <label for="new-password">"New password"</label>
+                <input id="new-password" type="password" autocomplete="new-password" required
+                    prop:value=move || new.get() on:input=move |ev| new.set(event_target_value(&ev)) />
+                <button type="submit">"Change password"</button>
+            </form>
+            <p role="status">{move || message.get()}</p>
+            <button class="secondary" on:click=everywhere>"Sign out everywhere"</button>
+        </section>
+    }
+}
+
+#[derive(Clone, serde::Deserialize)]
+struct OrganisationChoice {
+    organization_id: uuid::Uuid,
+    name: String,
+}
+
+/// For people who work in several organisations: where to work now.
+#[component]
+fn OrganisationsSection() -> impl IntoView {
+    let session = expect_context::<crate::session::Session>();
+    let orgs =
+        LocalResource::new(|| api::get::<Vec<OrganisationChoice>>("/api/auth/organisations"));
+    let current = move || session.me.with(|m| m.as_ref().map(|m| m.organization_id));
+    view! {
+        <Suspense fallback=loading>
+            {move || orgs.get().and_then(Result::ok).filter(|o| o.len() > 1).map(|o| view! {
+                <section class="card" aria-labelledby="orgs-title">
+                    <h2 id="orgs-title">"Your organisations"</h2>
+                    <ul>
+                        {o.into_iter().map(|org| {
+                            let id = org.organization_id;
+                            view! {
+                                <li>
+                                    {org.name.clone()}
+                                    <Show when=move || current() != Some(id) fallback=|| view! { " (now)" }>
+                                        " "
+                                        <button class="secondary" on:click=move |_| {
+                                            spawn_local(async move {
+                                                let body = serde_json::json!({"organization_id": id});
+                                                if api::post::<serde_json::Value>("/api/auth/switch-organisation", &body).await.is_ok() {
+                                                    if let Ok(me) = api::me().await {
+                                                        session.signed_in(me);
+                                                        crate::session::set_hash("#/");
+                                                    }
+                                                }
+                                            });
+                                        }>{format!("Work in {}", org.name)}</button>
+                                    </Show>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                </section>
+            })}
+        </Suspense>
     }
 }
