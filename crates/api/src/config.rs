@@ -66,8 +66,9 @@ impl Default for AuthSettings {
                 .map(usize::from)
                 .unwrap_or(2),
             hash_queue: 8,
-            address_burst: 20,
-            address_per_minute: 20,
+            // A care home's staff share one address: a shift change signs 30 people in at once.
+            address_burst: 60,
+            address_per_minute: 30,
             global_burst: 100,
             global_per_second: 20,
             client_ip_header: None,

@@ -216,11 +216,9 @@ pub(crate) fn session_cookie(value: String) -> Cookie<'static> {
 #[tracing::instrument(skip_all)]
 async fn token(
     State(state): State<AppState>,
-    ClientAddr(address): ClientAddr,
     jar: CookieJar,
     AppJson(req): AppJson<TokenRequest>,
 ) -> Result<impl IntoResponse> {
-    state.guards.admit(address)?;
     if !is_valid_code_verifier(&req.code_verifier) || req.code.len() != 43 {
         return Err(ApiError::InvalidGrant);
     }
