@@ -86,10 +86,12 @@ impl Config {
             .context("DATABASE_URL must name the thrive_app connection")?;
         let auth_database_url = std::env::var("THRIVE_AUTH_DATABASE_URL")
             .context("THRIVE_AUTH_DATABASE_URL must name the thrive_auth connection")?;
-        let mut auth = AuthSettings::default();
-        auth.client_ip_header = std::env::var("THRIVE_CLIENT_IP_HEADER")
-            .ok()
-            .filter(|h| !h.is_empty());
+        let auth = AuthSettings {
+            client_ip_header: std::env::var("THRIVE_CLIENT_IP_HEADER")
+                .ok()
+                .filter(|h| !h.is_empty()),
+            ..AuthSettings::default()
+        };
         Ok(Self {
             addr,
             database_url: database_url.into(),
