@@ -57,6 +57,20 @@ create table auth.password_resets (
     used_at          timestamptz
 );
 alter table auth.password_resets owner to thrive_definer;
+-- Organisation data, so under forced RLS like every such table, its owner included: made and
+-- cleared within the caller's organisation, used through its own token only.
+alter table auth.password_resets enable row level security;
+alter table auth.password_resets force row level security;
+create policy made_in_org on auth.password_resets for insert to thrive_definer
+    with check (organization_id = app.setting_uuid('app.org_id'));
+create policy cleared_in_org on auth.password_resets for delete to thrive_definer
+    using (organization_id = app.setting_uuid('app.org_id'));
+create policy used_by_token_select on auth.password_resets for select to thrive_definer
+    using (token_hash = decode(nullif(current_setting('auth.reset_token', true), ''), 'hex')
+           or organization_id = app.setting_uuid('app.org_id'));
+create policy used_by_token_update on auth.password_resets for update to thrive_definer
+    using (token_hash = decode(nullif(current_setting('auth.reset_token', true), ''), 'hex'))
+    with check (token_hash = decode(nullif(current_setting('auth.reset_token', true), ''), 'hex'));
 
 -- An administrator (staff.update) makes a reset link for a member of their organisation whose
 -- role is within their reach and who works nowhere else (their password is theirs across
@@ -108,9 +122,11 @@ as $$
 declare
     r auth.password_resets;
 begin
+    perform set_config('auth.reset_token', encode(p_token_hash, 'hex'), true);
     select * into r from auth.password_resets
      where token_hash = p_token_hash and used_at is null and expires_at > p_now for update;
     if not found then
+        perform set_config('auth.reset_token', '', true);
         return false;
     end if;
     update auth.password_resets set used_at = p_now where token_hash = p_token_hash;
@@ -119,6 +135,7 @@ begin
     delete from auth.lockouts where user_id = r.user_id;
     update auth.login_attempts set outcome = 'refused'
      where user_id = r.user_id and outcome in ('pending', 'failure');
+    perform set_config('auth.reset_token', '', true);
     return true;
 end
 $$;

@@ -189,3 +189,22 @@ async fn a_person_in_two_organisations_chooses_where_to_work() {
         "the old session ends"
     );
 }
+
+/// A new reset link replaces the member's earlier one.
+#[tokio::test]
+async fn a_new_reset_link_replaces_the_earlier_one() {
+    let app = TestApp::spawn().await;
+    let world = World::seed(&app.db).await;
+    let admin = app.sign_in(world.a.email("admin")).await;
+    let path = format!("/api/staff/{}/password-reset", world.a.user("carer2"));
+    let first = app.expect(201, "POST", &path, &admin, None).await;
+    app.expect(201, "POST", &path, &admin, None).await;
+    app.expect(
+        409,
+        "POST",
+        "/api/auth/reset-password",
+        "",
+        Some(&json!({"token": first["token"], "new_password": NEW})),
+    )
+    .await;
+}
