@@ -45,6 +45,7 @@ test('a member sets up TOTP, sees recovery codes once, and signs in with the sec
     await accessible(page, 'screen-account-totp-setup');
     await page.getByLabel('Code from the app').fill(totp(secret));
     await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByTestId('recovery-codes').waitFor();
     const codes = await page.getByTestId('recovery-codes').getByRole('listitem').allTextContents();
     assert.equal(codes.length, 10);
     await page.getByTestId('mfa-on').waitFor();
