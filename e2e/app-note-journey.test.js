@@ -100,7 +100,7 @@ test('a carer drafts a note with Aayu and submits it; a manager signs it off; th
     await accessible(page, 'care-notes-list');
 
     // Signing off is not the carer's to do: the API refuses it whatever the screen shows.
-    const reviewStatus = await page.evaluate(async (id) => (await fetch(`/api/care-notes/${id}/sign-off`, { method: 'POST' })).status,
+    const reviewStatus = await page.evaluate(async (id) => (await fetch(`/api/care-notes/${id}/sign-off`, { method: 'POST', headers: { 'x-requested-with': 'thrive' } })).status,
       (await row.getByRole('link').getAttribute('href')).split('/').pop());
     assert.equal(reviewStatus, 403, 'a carer cannot sign off, whatever the screen shows');
 

@@ -238,6 +238,7 @@ fn provision(api: &Path, cluster: &Cluster, database: &str, seed: bool) -> Resul
     ])
     .env("THRIVE_OWNER_PASSWORD", &cluster.secrets.owner)
     .env("THRIVE_APP_PASSWORD", &cluster.secrets.app)
+    .env("THRIVE_AUTH_PASSWORD", &cluster.secrets.auth)
     .env("THRIVE_DEMO_PASSWORD", &cluster.secrets.demo);
     if seed {
         cmd.arg("--seed-demo");
@@ -266,6 +267,7 @@ fn serve_command(
     let mut cmd = Command::new(api);
     cmd.arg("serve")
         .env("DATABASE_URL", cluster.app_url(database))
+        .env("THRIVE_AUTH_DATABASE_URL", cluster.auth_url(database))
         .env("THRIVE_ADDR", addr)
         .env("THRIVE_STATIC_DIR", dist)
         .env("THRIVE_MODELS_DIR", models);
@@ -440,6 +442,7 @@ fn rust_suites(cluster: &Cluster) -> Result<()> {
         .env("THRIVE_TEST_ADMIN_URL", &cluster.admin_url)
         .env("THRIVE_TEST_OWNER_PASSWORD", &cluster.secrets.owner)
         .env("THRIVE_TEST_APP_PASSWORD", &cluster.secrets.app)
+        .env("THRIVE_TEST_AUTH_PASSWORD", &cluster.secrets.auth)
         .env("THRIVE_TEST_TEMPLATE", "thrive_test_template");
     status(&mut cmd)?;
 

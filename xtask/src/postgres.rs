@@ -20,46 +20,64 @@ pub struct Secrets {
     pub admin: String,
     pub owner: String,
     pub app: String,
+    /// `thrive_auth`, the sign-in routes' role.
+    pub auth: String,
     /// The password of every demo account.
     pub demo: String,
 }
 
 impl Secrets {
     fn load_or_create(path: &Path) -> Result<Self> {
+        let random = || Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
         if let Ok(text) = fs::read_to_string(path) {
             let get = |k: &str| {
                 text.lines()
                     .find_map(|l| l.strip_prefix(&format!("{k}=")).map(str::to_owned))
                     .with_context(|| format!("{k} missing from {}", path.display()))
             };
-            return Ok(Self {
+            let secrets = Self {
                 admin: get("ADMIN")?,
                 owner: get("OWNER")?,
                 app: get("APP")?,
+                // Clusters made before thrive_auth existed get its password now.
+                auth: get("AUTH").unwrap_or_else(|_| random()),
                 demo: get("DEMO")?,
-            });
+            };
+            if get("AUTH").is_err() {
+                secrets.write(path)?;
+            }
+            return Ok(secrets);
         }
-        let random = || Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
         // Demo password: meets the policy (upper, lower, digit, symbol, ≥12) and is not breached.
         let demo = format!("Thrive-{}-{}!7a", &random()[..6], &random()[..6]);
         let secrets = Self {
             admin: random(),
             owner: random(),
             app: random(),
+            auth: random(),
             demo,
         };
+        secrets.write(path)?;
+        Ok(secrets)
+    }
+
+    fn write(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
+        // Created 0600 before any secret is written to it.
+        let mut options = fs::OpenOptions::new();
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        drop(options.write(true).create(true).truncate(true).open(path)?);
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
         fs::write(
             path,
             format!(
-                "ADMIN={}\nOWNER={}\nAPP={}\nDEMO={}\n",
-                secrets.admin, secrets.owner, secrets.app, secrets.demo
+                "ADMIN={}\nOWNER={}\nAPP={}\nAUTH={}\nDEMO={}\n",
+                self.admin, self.owner, self.app, self.auth, self.demo
             ),
         )?;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
-        Ok(secrets)
+        Ok(())
     }
 }
 
@@ -240,6 +258,14 @@ impl Cluster {
             port,
             private: None,
         })
+    }
+
+    /// The sign-in routes' connection to `database`, as thrive_auth.
+    pub fn auth_url(&self, database: &str) -> String {
+        format!(
+            "postgres://thrive_auth:{}@{}:{}/{database}",
+            self.secrets.auth, self.host, self.port
+        )
     }
 
     /// The API's connection to `database`, as thrive_app.

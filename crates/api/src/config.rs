@@ -13,6 +13,9 @@ pub struct Config {
     pub addr: SocketAddr,
     /// The API's own connection, as the non-superuser `thrive_app` role (`DATABASE_URL`).
     pub database_url: SecretString,
+    /// The sign-in, session and invitation routes' connection, as `thrive_auth`
+    /// (`THRIVE_AUTH_DATABASE_URL`).
+    pub auth_database_url: SecretString,
     /// The built SPA (`THRIVE_STATIC_DIR`); the API serves it with the same headers.
     pub static_dir: Option<PathBuf>,
     pub auth: AuthSettings,
@@ -33,6 +36,21 @@ pub struct AuthSettings {
     pub failure_window: time::Duration,
     pub max_failures: i32,
     pub lockout: time::Duration,
+    /// Password hashes verified at once (argon2id, 19 MiB each): about one per core.
+    pub hash_workers: usize,
+    /// Password checks allowed to wait for a worker; beyond them, 429 with Retry-After.
+    pub hash_queue: usize,
+    /// Sign-in requests per address: a burst, then this many a minute (in memory, per
+    /// instance; failures per address are also counted in PostgreSQL, across instances).
+    pub address_burst: u32,
+    pub address_per_minute: u32,
+    /// Sign-in requests from everyone together: a burst, then this many a second.
+    pub global_burst: u32,
+    pub global_per_second: u32,
+    /// A header naming the client's address, set by a trusted reverse proxy
+    /// (`THRIVE_CLIENT_IP_HEADER`, e.g. `x-forwarded-for`: its last address is used). Unset:
+    /// the peer address of the connection.
+    pub client_ip_header: Option<String>,
 }
 
 impl Default for AuthSettings {
@@ -44,6 +62,16 @@ impl Default for AuthSettings {
             failure_window: time::Duration::minutes(5),
             max_failures: 5,
             lockout: time::Duration::minutes(15),
+            hash_workers: std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2),
+            hash_queue: 8,
+            // A care home's staff share one address: a shift change signs 30 people in at once.
+            address_burst: 60,
+            address_per_minute: 30,
+            global_burst: 100,
+            global_per_second: 20,
+            client_ip_header: None,
         }
     }
 }
@@ -56,11 +84,20 @@ impl Config {
             .with_context(|| format!("THRIVE_ADDR `{addr}` is not a socket address"))?;
         let database_url = std::env::var("DATABASE_URL")
             .context("DATABASE_URL must name the thrive_app connection")?;
+        let auth_database_url = std::env::var("THRIVE_AUTH_DATABASE_URL")
+            .context("THRIVE_AUTH_DATABASE_URL must name the thrive_auth connection")?;
+        let auth = AuthSettings {
+            client_ip_header: std::env::var("THRIVE_CLIENT_IP_HEADER")
+                .ok()
+                .filter(|h| !h.is_empty()),
+            ..AuthSettings::default()
+        };
         Ok(Self {
             addr,
             database_url: database_url.into(),
+            auth_database_url: auth_database_url.into(),
             static_dir: std::env::var_os("THRIVE_STATIC_DIR").map(PathBuf::from),
-            auth: AuthSettings::default(),
+            auth,
             db_pool_size: 16,
             db_acquire_timeout: Duration::from_secs(5),
             models_dir: std::env::var_os("THRIVE_MODELS_DIR").map(PathBuf::from),

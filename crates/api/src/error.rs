@@ -44,6 +44,19 @@ pub enum ApiError {
     Constraint(#[source] anyhow::Error),
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// Over a rate limit or a bounded pool's queue: 429 with `Retry-After` (whole seconds).
+    #[error("too many requests")]
+    TooManyRequests(std::time::Duration),
+    /// A state-changing request that a browser sent from another site, or without the
+    /// non-simple content type or header that only a same-origin script can add.
+    #[error("cross-site request")]
+    CrossSite,
+    /// A guarded route (exports, ladder changes, closure…) without a recent authentication.
+    #[error("step-up required")]
+    StepUpRequired,
+    /// The member's role demands a second factor they have not enrolled.
+    #[error("second factor enrolment required")]
+    MfaEnrolmentRequired,
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -64,6 +77,10 @@ impl ApiError {
             ApiError::Constraint(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::CrossSite | ApiError::StepUpRequired | ApiError::MfaEnrolmentRequired => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -128,6 +145,10 @@ impl ErrorBody {
                 "Send the request body as application/json.",
             ),
             StatusCode::RANGE_NOT_SATISFIABLE => ("range_not_satisfiable", "Invalid range."),
+            StatusCode::TOO_MANY_REQUESTS => (
+                "too_many_requests",
+                "Too many attempts. Please wait a moment and try again.",
+            ),
             StatusCode::SERVICE_UNAVAILABLE => (
                 "unavailable",
                 "The service is temporarily unavailable. Please try again.",
@@ -147,7 +168,31 @@ impl ErrorBody {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let mut retry_after = None;
         let body = match self {
+            ApiError::TooManyRequests(wait) => {
+                retry_after = Some((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1));
+                ErrorBody::generic(status)
+            }
+            ApiError::StepUpRequired => ErrorBody {
+                error: "step_up_required",
+                message: "Confirm it is you (password or second-factor code) to do this.".into(),
+                fields: None,
+                request_id: None,
+            },
+            ApiError::MfaEnrolmentRequired => ErrorBody {
+                error: "mfa_enrolment_required",
+                message: "Your role needs a second factor: set one up in your account first."
+                    .into(),
+                fields: None,
+                request_id: None,
+            },
+            ApiError::CrossSite => ErrorBody {
+                error: "cross_site",
+                message: "This request came from another site and was refused.".into(),
+                fields: None,
+                request_id: None,
+            },
             ApiError::Internal(ref e) => {
                 tracing::error!(error = ?e, "internal error");
                 ErrorBody::generic(status)
@@ -223,6 +268,11 @@ impl IntoResponse for ApiError {
             }
         };
         let mut response = status.into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response.extensions_mut().insert(body);
         response
     }

@@ -13,8 +13,13 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 /// The largest upload accepted, in bytes.
 pub const MAX_BYTES: usize = 10 * 1024 * 1024;
-/// The largest side accepted, in pixels (a decompression-bomb guard, with the allocation limit).
+/// The largest side accepted, in pixels.
 const MAX_SIDE: u32 = 12_000;
+/// The most pixels accepted (a 25-megapixel photo is 6,124 × 4,082): checked from the header,
+/// before anything is decoded, because a few hundred KB of PNG can declare gigapixels.
+pub const MAX_PIXELS: u64 = 25_000_000;
+/// The most bytes the decoded pixels may take (16-bit and alpha channels count).
+const MAX_DECODED_BYTES: u64 = 200 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageProblem {
@@ -26,7 +31,7 @@ pub enum ImageProblem {
     NotAnImage,
     #[error("The image is damaged or incomplete and could not be read.")]
     Damaged,
-    #[error("The image is too large in pixels (at most 12,000 on a side).")]
+    #[error("The image has too many pixels (at most 25 megapixels and 12,000 on a side).")]
     TooManyPixels,
 }
 
@@ -64,9 +69,14 @@ pub fn clean(bytes: &[u8]) -> Result<CleanImage, ImageProblem> {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(512 * 1024 * 1024);
+    limits.max_alloc = Some(MAX_DECODED_BYTES + 64 * 1024 * 1024);
     reader.limits(limits);
+    // Only the header has been read here: the pixel budget is checked before any decoding.
     let mut decoder = reader.into_decoder().map_err(classify)?;
+    let (w, h) = decoder.dimensions();
+    if u64::from(w) * u64::from(h) > MAX_PIXELS || decoder.total_bytes() > MAX_DECODED_BYTES {
+        return Err(ImageProblem::TooManyPixels);
+    }
     let orientation = decoder.orientation().map_err(classify)?;
     let mut pixels = DynamicImage::from_decoder(decoder).map_err(classify)?;
     pixels.apply_orientation(orientation);
@@ -147,5 +157,42 @@ mod tests {
         big.resize(MAX_BYTES + 1, 0);
         assert_eq!(clean(&big).expect_err("big"), ImageProblem::TooLarge);
         assert_eq!(clean(&[]).expect_err("empty"), ImageProblem::Empty);
+    }
+
+    /// A PNG of `width` × `height` black grey pixels, streamed row by row.
+    fn zeros_png(width: u32, height: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_compression(png::Compression::Fast);
+        let mut writer = encoder.write_header().expect("header");
+        let mut stream = writer.stream_writer().expect("stream");
+        let row = vec![0u8; width as usize];
+        for _ in 0..height {
+            std::io::Write::write_all(&mut stream, &row).expect("row");
+        }
+        stream.finish().expect("finish");
+        drop(writer);
+        out
+    }
+
+    #[test]
+    fn the_pixel_budget_is_checked_from_the_header_before_decoding() {
+        // 11,000 × 11,000 is within the side limit but 121 megapixels.
+        let bomb = zeros_png(11_000, 11_000);
+        assert!(bomb.len() < 1024 * 1024, "{}", bomb.len());
+        assert_eq!(clean(&bomb).expect_err("bomb"), ImageProblem::TooManyPixels);
+        // Cut after its first 4 KB: still "too many pixels", not "damaged", so nothing past
+        // the header was decoded to decide.
+        assert_eq!(
+            clean(&bomb[..4096]).expect_err("cut bomb"),
+            ImageProblem::TooManyPixels
+        );
+        let small = zeros_png(2_000, 2_000);
+        assert!(clean(&small).is_ok());
+        assert_eq!(
+            clean(&small[..small.len() / 2]).expect_err("truncated"),
+            ImageProblem::Damaged
+        );
     }
 }

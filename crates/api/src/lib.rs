@@ -8,6 +8,7 @@ pub mod error;
 pub mod export;
 pub mod http;
 pub mod images;
+pub mod limits;
 pub mod model_files;
 pub mod passwords;
 pub mod startup;

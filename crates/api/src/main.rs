@@ -10,10 +10,10 @@ use thrive_api::telemetry;
 
 const USAGE: &str = "usage:
   thrive-api serve
-      env: DATABASE_URL (as thrive_app), THRIVE_ADDR, THRIVE_STATIC_DIR, THRIVE_LOG,
+      env: DATABASE_URL (as thrive_app), THRIVE_AUTH_DATABASE_URL (as thrive_auth), THRIVE_ADDR, THRIVE_STATIC_DIR, THRIVE_LOG,
            THRIVE_MODELS_DIR, THRIVE_MODEL_CHUNK_BYTES
   thrive-api provision --admin-url URL --database NAME [--seed-demo]
-      env: THRIVE_OWNER_PASSWORD, THRIVE_APP_PASSWORD, THRIVE_DEMO_PASSWORD (with --seed-demo)
+      env: THRIVE_OWNER_PASSWORD, THRIVE_APP_PASSWORD, THRIVE_AUTH_PASSWORD, THRIVE_DEMO_PASSWORD (with --seed-demo)
       Creates the roles and the database if missing and applies migrations as thrive_owner.
   thrive-api verify-audit --admin-url URL --database NAME
       Recomputes every organisation's audit hash chain; exits 1 naming the first broken entry.
@@ -134,6 +134,7 @@ async fn provision(args: &[String]) -> Result<()> {
     let passwords = setup::RolePasswords {
         owner: secret_env("THRIVE_OWNER_PASSWORD")?,
         app: secret_env("THRIVE_APP_PASSWORD")?,
+        auth: secret_env("THRIVE_AUTH_PASSWORD")?,
     };
     setup::provision(&admin_url, &database, &passwords).await?;
     if seed_demo {

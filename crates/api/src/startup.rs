@@ -17,6 +17,11 @@ use crate::{db, http};
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    /// The sign-in, session and invitation routes' pool, as `thrive_auth`: the only role that
+    /// may execute the `auth.*` functions.
+    pub auth_pool: PgPool,
+    /// Bounded hashing and decoding, sign-in rate limits.
+    pub guards: crate::limits::Guards,
     pub clock: Arc<dyn Clock>,
     pub auth: AuthSettings,
     pub static_dir: Option<PathBuf>,
@@ -39,8 +44,16 @@ impl Application {
             config.db_acquire_timeout,
         )
         .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        let auth_pool = db::connect_lazy(
+            config.auth_database_url.expose_secret(),
+            config.db_pool_size,
+            config.db_acquire_timeout,
+        )
+        .context("THRIVE_AUTH_DATABASE_URL is not a valid PostgreSQL URL")?;
         let state = AppState {
             pool,
+            auth_pool,
+            guards: crate::limits::Guards::new(&config.auth),
             clock: Arc::new(SystemClock),
             auth: config.auth.clone(),
             static_dir: config.static_dir.clone(),
@@ -79,10 +92,15 @@ impl Application {
     pub async fn run_until_stopped(self) -> Result<()> {
         tokio::spawn(prune_periodically(self.state.clone()));
         tokio::spawn(scan_models(self.state.models.clone()));
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving")
+        // The peer address reaches the sign-in rate limits as ConnectInfo.
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")
     }
 }
 
@@ -99,10 +117,11 @@ async fn prune_periodically(state: AppState) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         every.tick().await;
+        state.guards.housekeep();
         let result = sqlx::query("select auth.prune($1, $2)")
             .bind(state.clock.now())
             .bind(time::Duration::days(1))
-            .execute(&state.pool)
+            .execute(&state.auth_pool)
             .await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "pruning sign-in state failed");

@@ -138,6 +138,23 @@ pub struct AcceptInvitation {
     pub password: String,
 }
 
+/// Accepting an invitation as the signed-in person it is addressed to (an existing account).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitationSignedIn {
+    pub token: String,
+}
+
+/// What the invitation page shows about a usable invitation (nothing about whether the email
+/// already has an account).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvitationInfo {
+    pub organization_name: String,
+    pub role_name: String,
+    pub email: String,
+    pub display_name: String,
+}
+
 /// Editing a colleague's details.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

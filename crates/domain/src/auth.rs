@@ -15,11 +15,61 @@ pub struct AuthorizeRequest {
     pub code_challenge_method: String,
 }
 
-/// A one-time code, valid for a short time, to be exchanged with the verifier.
+/// A one-time code, valid for a short time, to be exchanged with the verifier; or, for an
+/// account with a second factor, the token to present with it (`POST /api/auth/second-factor`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthorizeResponse {
-    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_factor_token: Option<String>,
     pub expires_in: u64,
+}
+
+/// The second sign-in step: the token from `authorize` and a TOTP code or a recovery code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorRequest {
+    pub second_factor_token: String,
+    pub code: String,
+}
+
+/// Step-up: the password again, or a second-factor code.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpRequest {
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+/// A new TOTP secret, shown once for the authenticator app.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TotpEnrolment {
+    /// Base32, for typing in.
+    pub secret: String,
+    pub otpauth_url: String,
+}
+
+/// A TOTP code (enrolment confirmation).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpCode {
+    pub code: String,
+}
+
+/// Shown once, after enrolment: each works once in place of a TOTP code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+/// The signed-in person's second factors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MfaStatus {
+    pub totp: bool,
+    pub recovery_codes_left: i32,
 }
 
 /// Step 2: the one-time code and the PKCE verifier it was derived from.

@@ -8,7 +8,10 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thrive_domain::audit::{AuditEntry, Role, SetPermissions, StaffMember};
-use thrive_domain::auth::{AuthorizeRequest, AuthorizeResponse, Me, TokenRequest};
+use thrive_domain::auth::{
+    AuthorizeRequest, AuthorizeResponse, Me, MfaStatus, RecoveryCodes, SecondFactorRequest,
+    StepUpRequest, TokenRequest, TotpCode, TotpEnrolment,
+};
 use thrive_domain::records::{CareNote, CareNoteInput, Page, ReturnNote, ServiceUser};
 use thrive_domain::service_users::ServiceUserSummary;
 use uuid::Uuid;
@@ -71,12 +74,21 @@ async fn check(resp: Response) -> Result<Response, ApiError> {
                     BTreeMap::new(),
                 )
             });
+    if status == 403 {
+        crate::session::on_forbidden(&code);
+    }
     Err(ApiError::Server {
         status,
         code,
         message,
         fields,
     })
+}
+
+/// Every state-changing request carries the header a cross-site form cannot send; the server
+/// refuses one without it (or a non-simple content type).
+fn same_origin(builder: RequestBuilder) -> RequestBuilder {
+    builder.header("x-requested-with", "thrive")
 }
 
 async fn send(req: Result<Request, gloo_net::Error>) -> Result<Response, ApiError> {
@@ -108,20 +120,22 @@ async fn with_body<T: DeserializeOwned>(
 }
 
 pub async fn post<T: DeserializeOwned>(url: &str, body: &impl Serialize) -> Result<T, ApiError> {
-    with_body(Request::post(url), body).await
+    with_body(same_origin(Request::post(url)), body).await
 }
 
 pub async fn put<T: DeserializeOwned>(url: &str, body: &impl Serialize) -> Result<T, ApiError> {
-    with_body(Request::put(url), body).await
+    with_body(same_origin(Request::put(url)), body).await
 }
 
 /// POST with no body (state changes such as submit and sign-off).
 pub async fn post_empty<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
-    decode(send(Request::post(url).build()).await?).await
+    decode(send(same_origin(Request::post(url)).build()).await?).await
 }
 
 pub async fn delete(url: &str) -> Result<(), ApiError> {
-    send(Request::delete(url).build()).await.map(|_| ())
+    send(same_origin(Request::delete(url)).build())
+        .await
+        .map(|_| ())
 }
 
 /// Uploads raw bytes (an image) with `method` to `url`.
@@ -131,8 +145,8 @@ pub async fn upload<T: DeserializeOwned>(
     file: &web_sys::File,
 ) -> Result<T, ApiError> {
     let builder = match method {
-        "PUT" => Request::put(url),
-        _ => Request::post(url),
+        "PUT" => same_origin(Request::put(url)),
+        _ => same_origin(Request::post(url)),
     };
     let content_type = file.type_();
     let builder = if content_type.is_empty() {
@@ -207,8 +221,28 @@ pub async fn staff() -> Result<Vec<StaffMember>, ApiError> {
     get("/api/staff").await
 }
 
-/// The PKCE sign-in: credentials and challenge → one-time code; code and verifier → session.
-pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
+/// Where a sign-in stands after the password.
+pub enum SignIn {
+    Done(Me),
+    /// The account has a second factor: ask for a code, then call [`second_factor`].
+    SecondFactor {
+        token: String,
+        verifier: String,
+    },
+}
+
+async fn exchange(code: String, verifier: String) -> Result<Me, ApiError> {
+    let exchange = TokenRequest {
+        code,
+        code_verifier: verifier,
+    };
+    send(same_origin(Request::post("/api/auth/token")).json(&exchange)).await?;
+    me().await
+}
+
+/// The PKCE sign-in: credentials and challenge → one-time code (or a second-factor token);
+/// code and verifier → session. The verifier never leaves the page.
+pub async fn sign_in(email: String, password: String) -> Result<SignIn, ApiError> {
     let pkce = Pkce::generate().map_err(|_| ApiError::Network)?;
     let body = AuthorizeRequest {
         email,
@@ -217,16 +251,51 @@ pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
         code_challenge_method: "S256".into(),
     };
     let grant: AuthorizeResponse = post("/api/auth/authorize", &body).await?;
-    let exchange = TokenRequest {
-        code: grant.code,
-        code_verifier: pkce.verifier,
-    };
-    send(Request::post("/api/auth/token").json(&exchange)).await?;
-    me().await
+    match (grant.code, grant.second_factor_token) {
+        (Some(code), _) => Ok(SignIn::Done(exchange(code, pkce.verifier).await?)),
+        (None, Some(token)) => Ok(SignIn::SecondFactor {
+            token,
+            verifier: pkce.verifier,
+        }),
+        (None, None) => Err(ApiError::Network),
+    }
+}
+
+/// The second sign-in step: a TOTP code or a recovery code.
+pub async fn second_factor(token: String, code: String, verifier: String) -> Result<Me, ApiError> {
+    let grant: AuthorizeResponse = post(
+        "/api/auth/second-factor",
+        &SecondFactorRequest {
+            second_factor_token: token,
+            code,
+        },
+    )
+    .await?;
+    let code = grant.code.ok_or(ApiError::Network)?;
+    exchange(code, verifier).await
+}
+
+/// Step-up: the password (or a code) again, for exports, ladder changes and closure.
+pub async fn step_up(request: &StepUpRequest) -> Result<(), ApiError> {
+    post::<serde_json::Value>("/api/auth/step-up", request)
+        .await
+        .map(|_| ())
+}
+
+pub async fn mfa_status() -> Result<MfaStatus, ApiError> {
+    get("/api/account/mfa").await
+}
+
+pub async fn totp_enrol() -> Result<TotpEnrolment, ApiError> {
+    post_empty("/api/account/mfa/totp").await
+}
+
+pub async fn totp_confirm(code: String) -> Result<RecoveryCodes, ApiError> {
+    post("/api/account/mfa/totp/confirm", &TotpCode { code }).await
 }
 
 pub async fn logout() -> Result<(), ApiError> {
-    send(Request::post("/api/auth/logout").build())
+    send(same_origin(Request::post("/api/auth/logout")).build())
         .await
         .map(|_| ())
 }

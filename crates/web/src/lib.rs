@@ -58,7 +58,10 @@ pub fn App() -> impl IntoView {
 
     view! {
         <Show when=move || checked.get() fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || if session.me.with(Option::is_some) {
+            {move || if route.get() == Route::Invitation {
+                // Reachable signed in or not: the invitee may have no account yet.
+                view! { <pages::invitation::InvitationPage /> }.into_any()
+            } else if session.me.with(Option::is_some) {
                 view! { <Shell /> }.into_any()
             } else {
                 view! {
@@ -164,6 +167,7 @@ fn Shell() -> impl IntoView {
             <span class="brand">"Thrive"</span>
             <div class="who">
                 <span data-testid="signed-in-as">{who}</span>
+                <a href="#/account">"Your account"</a>
                 <button class="secondary" on:click=move |_| session.sign_out()>"Sign out"</button>
             </div>
         </header>
@@ -188,11 +192,17 @@ fn Shell() -> impl IntoView {
                 </ul>
             </nav>
             <main id="main" tabindex="-1">
+                {move || session.notice_in_app.get().map(|n| view! {
+                    <p class="notice" role="status" data-testid="app-notice">{n}
+                        <button class="ghost" on:click=move |_| session.notice_in_app.set(None)>"Dismiss"</button>
+                    </p>
+                })}
                 <components::draft_offer::DraftOffer />
                 {move || pages::page(route.get())}
             </main>
         </div>
         <components::idle::IdleWarning />
+        <components::step_up::StepUpDialog />
     }
 }
 

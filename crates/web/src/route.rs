@@ -87,6 +87,9 @@ pub enum Route {
     Organisation,
     Exports,
     Assistant,
+    Account,
+    /// `#/invitation/<token>`: the page reads the token from the fragment itself.
+    Invitation,
     NotFound,
 }
 
@@ -125,6 +128,8 @@ impl Route {
             ["organisation"] => Route::Organisation,
             ["exports"] => Route::Exports,
             ["assistant"] => Route::Assistant,
+            ["account"] => Route::Account,
+            ["invitation", _] => Route::Invitation,
             _ => Route::NotFound,
         }
     }
@@ -145,6 +150,8 @@ impl Route {
             Route::Organisation => "#/organisation".into(),
             Route::Exports => "#/exports".into(),
             Route::Assistant => "#/assistant".into(),
+            Route::Account => "#/account".into(),
+            Route::Invitation => "#/".into(),
         }
     }
 

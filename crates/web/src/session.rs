@@ -25,6 +25,10 @@ pub struct Session {
     pub notice: RwSignal<Option<String>>,
     /// Seconds left before the idle sign-out, while the warning shows.
     pub warning: RwSignal<Option<u64>>,
+    /// The server asked for a fresh authentication (step-up) before an action.
+    pub step_up: RwSignal<bool>,
+    /// A message shown in the signed-in app (after a step-up, or why the account page shows).
+    pub notice_in_app: RwSignal<Option<String>>,
 }
 
 thread_local! {
@@ -43,6 +47,8 @@ impl Session {
             me: RwSignal::new(None),
             notice: RwSignal::new(None),
             warning: RwSignal::new(None),
+            step_up: RwSignal::new(false),
+            notice_in_app: RwSignal::new(None),
         };
         SESSION.with(|c| c.set(Some(s)));
         touch();
@@ -166,6 +172,23 @@ pub fn on_unauthenticated() {
                 "Your session has ended. Sign in again to carry on; any unsaved note is kept on this device.".into(),
             ));
         }
+    }
+}
+
+/// The server said 403 with a reason the app can act on.
+pub fn on_forbidden(code: &str) {
+    let Some(s) = SESSION.with(Cell::get) else {
+        return;
+    };
+    match code {
+        "step_up_required" => s.step_up.set(true),
+        "mfa_enrolment_required" => {
+            s.notice_in_app.set(Some(
+                "Your role needs a second factor before you can see anything else: set one up here.".into(),
+            ));
+            set_hash("#/account");
+        }
+        _ => {}
     }
 }
 

@@ -8,6 +8,10 @@ begin
     if not exists (select 1 from pg_roles where rolname = 'thrive_app') then
         create role thrive_app login;
     end if;
+    -- The sign-in, session and invitation routes' own login role (it only executes auth.*).
+    if not exists (select 1 from pg_roles where rolname = 'thrive_auth') then
+        create role thrive_auth login;
+    end if;
     if not exists (select 1 from pg_roles where rolname = 'thrive_definer') then
         create role thrive_definer nologin;
     end if;
@@ -16,6 +20,7 @@ $$;
 -- None of them may bypass Row Level Security or administer the cluster.
 alter role thrive_owner nosuperuser nocreatedb nocreaterole noreplication nobypassrls;
 alter role thrive_app nosuperuser nocreatedb nocreaterole noreplication nobypassrls noinherit;
+alter role thrive_auth nosuperuser nocreatedb nocreaterole noreplication nobypassrls noinherit;
 alter role thrive_definer nosuperuser nocreatedb nocreaterole noreplication nobypassrls nologin;
 -- The owner hands the SECURITY DEFINER helpers to thrive_definer during migrations.
 grant thrive_definer to thrive_owner;

@@ -9,11 +9,13 @@ use sqlx::{Connection, Executor};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
-/// Passwords for the two login roles.
+/// Passwords for the login roles.
 #[derive(Debug, Clone)]
 pub struct RolePasswords {
     pub owner: SecretString,
     pub app: SecretString,
+    /// `thrive_auth`: the sign-in, session and invitation routes.
+    pub auth: SecretString,
 }
 
 /// Create or update the roles (idempotent) and set their passwords. Needs a superuser or a
@@ -26,6 +28,7 @@ pub async fn ensure_roles(admin: &mut PgConnection, passwords: &RolePasswords) -
     for (role, password) in [
         ("thrive_owner", &passwords.owner),
         ("thrive_app", &passwords.app),
+        ("thrive_auth", &passwords.auth),
     ] {
         // ALTER ROLE takes no bind parameters; quote with format(%L) server-side instead of
         // splicing the secret into SQL text ourselves.
@@ -63,7 +66,7 @@ pub async fn ensure_database(admin: &mut PgConnection, database: &str) -> Result
             .context("creating the database")?;
     }
     let grants: String = sqlx::query_scalar(
-        "select format('revoke all on database %1$I from public; grant connect, temporary on database %1$I to thrive_app', $1::text)",
+        "select format('revoke all on database %1$I from public; grant connect, temporary on database %1$I to thrive_app; grant connect on database %1$I to thrive_auth', $1::text)",
     )
     .bind(database)
     .fetch_one(&mut *admin)

@@ -65,9 +65,12 @@ pub async fn query_entries(
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
     let mut sql = String::from(
         "select a.seq, to_char(a.at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') as at,
-                a.actor_user_id, u.display_name as actor_name, a.actor_role, a.tool, a.action,
+                a.actor_user_id,
+                -- The name the actor had when the entry was written, read from the trail.
+                app.actor_name_at(a.organization_id, a.actor_user_id, a.seq) as actor_name,
+                a.actor_role, a.tool, a.action,
                 a.operation, a.table_name, a.record_id, a.service_user_id, a.changes
-           from audit_log a left join users u on u.id = a.actor_user_id
+           from audit_log a
           where a.organization_id = app.current_org()",
     );
     let mut args = PgArguments::default();

@@ -27,6 +27,7 @@ use uuid::Uuid;
 use super::extract::{secret_hash, AppJson, Caller, SESSION_COOKIE};
 use super::routes::Routes;
 use crate::error::{ApiError, Result};
+use crate::limits::ClientAddr;
 use crate::passwords;
 use crate::startup::AppState;
 
@@ -63,9 +64,87 @@ pub(crate) fn random_secret() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// What `auth.begin_login` answers.
+#[derive(sqlx::FromRow)]
+struct Admission {
+    attempt_id: Option<Uuid>,
+    password_hash: Option<String>,
+    verdict: String,
+    retry_after: Option<time::OffsetDateTime>,
+}
+
+/// One password check against the lockout, for sign-in and step-up: a place in the bounded
+/// hashing pool (429 before any database work when it is full), the attempt admitted or refused
+/// in PostgreSQL in one locked step, one argon2id verification whatever the answer (a dummy hash
+/// for an unknown or locked account), and the outcome recorded in one locked step that checks
+/// the locks again. Every path costs the same two round trips and one hash, so an unknown email,
+/// a wrong password and a locked account look alike in status, body and timing.
+///
+/// The work runs in its own task: a client that disconnects half-way cannot leave its attempt
+/// without an outcome. Returns the user when the password is right and no lock applies.
+pub(crate) async fn check_password(
+    state: &AppState,
+    address: Option<std::net::IpAddr>,
+    email: &str,
+    password: SecretString,
+) -> Result<Option<Uuid>> {
+    let ticket = state.guards.hashing.admit()?;
+    let state = state.clone();
+    let email = normalise_email(email).unwrap_or_default();
+    tokio::spawn(async move {
+        let now = state.clock.now();
+        let admission: Admission = sqlx::query_as(
+            "select attempt_id, password_hash, verdict, retry_after
+               from auth.begin_login($1, $2::inet, $3)",
+        )
+        .bind(&email)
+        .bind(address.map(|a| a.to_string()))
+        .bind(now)
+        .fetch_one(&state.auth_pool)
+        .await?;
+        if admission.verdict == "address_blocked" {
+            let wait = admission
+                .retry_after
+                .map(|t| (t - now).unsigned_abs())
+                .unwrap_or(std::time::Duration::from_secs(60));
+            tracing::info!(
+                ?address,
+                "sign-in refused: too many failures from this address"
+            );
+            return Err(ApiError::TooManyRequests(wait));
+        }
+        let stored = (admission.verdict == "ok")
+            .then_some(admission.password_hash)
+            .flatten();
+        let verified = ticket
+            .run(move || {
+                let too_long = password.expose_secret().len() > MAX_LENGTH;
+                let target = if too_long { None } else { stored.as_deref() };
+                passwords::verify(&password, target) && !too_long
+            })
+            .await?;
+        let Some(attempt) = admission.attempt_id else {
+            return Err(ApiError::InvalidCredentials);
+        };
+        let user: Option<Uuid> = sqlx::query_scalar("select auth.finish_login($1, $2, $3)")
+            .bind(attempt)
+            .bind(verified)
+            .bind(now)
+            .fetch_one(&state.auth_pool)
+            .await?;
+        if user.is_none() {
+            tracing::info!(verdict = %admission.verdict, verified, "password check refused");
+        }
+        Ok(user)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("password check task: {e}")))?
+}
+
 #[tracing::instrument(skip_all)]
 async fn authorize(
     State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
     AppJson(req): AppJson<AuthorizeRequest>,
 ) -> Result<impl IntoResponse> {
     if req.code_challenge_method != "S256" {
@@ -80,55 +159,28 @@ async fn authorize(
             "Must be an S256 code challenge.",
         ));
     }
+    state.guards.admit(address)?;
     let password = SecretString::from(req.password);
-    let now = state.clock.now();
-
-    // Look the account up; every path below runs exactly one argon2 verification so unknown
-    // email, wrong password and locked account look alike in status, body and timing.
-    let account: Option<(Option<Uuid>, Option<String>, bool)> = match normalise_email(&req.email) {
-        Some(email) => Some(
-            sqlx::query_as("select user_id, password_hash, locked from auth.begin_login($1, $2)")
-                .bind(email)
-                .bind(now)
-                .fetch_one(&state.pool)
-                .await?,
-        ),
-        None => None,
-    };
-    let (user_id, stored_hash) = match account {
-        Some((Some(user_id), Some(hash), false)) => (Some(user_id), Some(hash)),
-        _ => (None, None),
-    };
-    let verified = tokio::task::spawn_blocking(move || {
-        let too_long = password.expose_secret().len() > MAX_LENGTH;
-        let ok = passwords::verify(
-            &password,
-            if too_long {
-                None
-            } else {
-                stored_hash.as_deref()
-            },
-        );
-        ok && !too_long
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?;
-
-    let Some(user_id) = user_id else {
-        tracing::info!("sign-in refused: unknown, inactive or locked account");
+    let Some(user_id) = check_password(&state, address, &req.email, password).await? else {
         return Err(ApiError::InvalidCredentials);
     };
-    if !verified {
-        let locked: bool = sqlx::query_scalar("select auth.record_failure($1, $2, $3, $4, $5)")
-            .bind(user_id)
-            .bind(now)
-            .bind(state.auth.failure_window)
-            .bind(state.auth.max_failures)
-            .bind(state.auth.lockout)
-            .fetch_one(&state.pool)
-            .await?;
-        tracing::info!(%user_id, locked, "sign-in refused: wrong password");
-        return Err(ApiError::InvalidCredentials);
+
+    // An account with a second factor gets a token for it, not yet a code.
+    let second = random_secret();
+    let needs_factor: bool = sqlx::query_scalar("select auth.begin_second_factor($1, $2, $3, $4)")
+        .bind(user_id)
+        .bind(secret_hash(&second))
+        .bind(&req.code_challenge)
+        .bind(state.clock.now())
+        .fetch_one(&state.auth_pool)
+        .await?;
+    if needs_factor {
+        tracing::info!(%user_id, "password accepted; second factor required");
+        return Ok(Json(AuthorizeResponse {
+            code: None,
+            second_factor_token: Some(second),
+            expires_in: 300,
+        }));
     }
 
     let code = random_secret();
@@ -136,9 +188,9 @@ async fn authorize(
         .bind(user_id)
         .bind(secret_hash(&code))
         .bind(&req.code_challenge)
-        .bind(now)
+        .bind(state.clock.now())
         .bind(state.auth.code_ttl)
-        .fetch_one(&state.pool)
+        .fetch_one(&state.auth_pool)
         .await?;
     if !issued {
         tracing::info!(%user_id, "sign-in refused: no active membership");
@@ -146,12 +198,13 @@ async fn authorize(
     }
     tracing::info!(%user_id, "sign-in code issued");
     Ok(Json(AuthorizeResponse {
-        code,
+        code: Some(code),
+        second_factor_token: None,
         expires_in: state.auth.code_ttl.whole_seconds().unsigned_abs(),
     }))
 }
 
-fn session_cookie(value: String) -> Cookie<'static> {
+pub(crate) fn session_cookie(value: String) -> Cookie<'static> {
     Cookie::build((SESSION_COOKIE, value))
         .http_only(true)
         .secure(true)
@@ -175,7 +228,7 @@ async fn token(
     )
     .bind(secret_hash(&req.code))
     .bind(now)
-    .fetch_optional(&state.pool)
+    .fetch_optional(&state.auth_pool)
     .await?;
     let Some((Some(user_id), Some(membership_id), Some(challenge))) = grant else {
         tracing::info!("code exchange refused: unknown, spent or expired code");
@@ -192,7 +245,7 @@ async fn token(
         sqlx::query("select auth.revoke_session($1, $2)")
             .bind(secret_hash(old.value()))
             .bind(now)
-            .execute(&state.pool)
+            .execute(&state.auth_pool)
             .await?;
     }
     let session_token = random_secret();
@@ -202,7 +255,7 @@ async fn token(
         .bind(membership_id)
         .bind(now)
         .bind(state.auth.absolute_lifetime)
-        .fetch_one(&state.pool)
+        .fetch_one(&state.auth_pool)
         .await?;
     tracing::info!(%user_id, %session_id, "session started");
     let jar = jar.add(session_cookie(session_token));
@@ -215,7 +268,7 @@ async fn logout(State(state): State<AppState>, jar: CookieJar) -> Result<impl In
         sqlx::query("select auth.revoke_session($1, $2)")
             .bind(secret_hash(cookie.value()))
             .bind(state.clock.now())
-            .execute(&state.pool)
+            .execute(&state.auth_pool)
             .await?;
     }
     let mut removal = session_cookie(String::new());
@@ -237,14 +290,11 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>> {
         .bind(caller.membership_id)
         .fetch_one(&mut *tx)
         .await?;
-    let keys: Vec<String> = sqlx::query_scalar(
-        "select rp.permission_key from role_permissions rp
-           join memberships m on m.role_id = rp.role_id
-          where m.id = $1 and rp.allowed order by rp.permission_key",
-    )
-    .bind(caller.membership_id)
-    .fetch_all(&mut *tx)
-    .await?;
+    // The member's own role's actions, through the definer: the ladder itself is read only
+    // with roles.view.
+    let keys: Vec<String> = sqlx::query_scalar("select app.my_permissions()")
+        .fetch_all(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(Json(Me {
         user_id: caller.identity.user_id,

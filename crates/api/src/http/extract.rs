@@ -55,12 +55,29 @@ pub fn secret_hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
+/// The SHA-256 of the session cookie's token, for routes whose session is checked inside an
+/// auth function (401 without a cookie, before any body is read).
+pub struct SessionToken(pub Vec<u8>);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        CookieJar::from_headers(&parts.headers)
+            .get(SESSION_COOKIE)
+            .map(|c| SessionToken(secret_hash(c.value())))
+            .ok_or(ApiError::Unauthenticated)
+    }
+}
+
 /// The signed-in caller, from a live session. Rejects with 401 otherwise.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub identity: Identity,
     pub session_id: Uuid,
     pub membership_id: Uuid,
+    /// When the person last proved who they are (sign-in or step-up).
+    pub authenticated_at: time::OffsetDateTime,
 }
 
 impl Caller {
@@ -109,6 +126,8 @@ struct ResolvedSession {
     user_id: Option<Uuid>,
     organization_id: Option<Uuid>,
     membership_id: Option<Uuid>,
+    authenticated_at: Option<time::OffsetDateTime>,
+    mfa_missing: Option<bool>,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -125,29 +144,48 @@ impl FromRequestParts<AppState> for Caller {
             return Err(ApiError::Unauthenticated);
         }
         let session: Option<ResolvedSession> = sqlx::query_as(
-            "select session_id, user_id, organization_id, membership_id
+            "select session_id, user_id, organization_id, membership_id, authenticated_at, mfa_missing
                from auth.resolve_session($1, $2, $3)",
         )
         .bind(secret_hash(&token))
         .bind(state.clock.now())
         .bind(state.auth.idle_timeout)
-        .fetch_optional(&state.pool)
+        .fetch_optional(&state.auth_pool)
         .await?;
-        match session {
-            Some(ResolvedSession {
-                session_id: Some(session_id),
-                user_id: Some(user_id),
-                organization_id: Some(organization_id),
-                membership_id: Some(membership_id),
-            }) => Ok(Caller {
-                identity: Identity {
-                    user_id,
-                    organization_id,
-                },
-                session_id,
-                membership_id,
-            }),
-            _ => Err(ApiError::Unauthenticated),
+        let Some(ResolvedSession {
+            session_id: Some(session_id),
+            user_id: Some(user_id),
+            organization_id: Some(organization_id),
+            membership_id: Some(membership_id),
+            authenticated_at: Some(authenticated_at),
+            mfa_missing,
+        }) = session
+        else {
+            return Err(ApiError::Unauthenticated);
+        };
+        let path = parts
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| parts.uri.path().to_owned());
+        // A role that demands a second factor reaches only the member's own account until
+        // they have enrolled one.
+        if mfa_missing == Some(true) && !matches!(path.as_str(), "/api/me" | "/me") {
+            return Err(ApiError::MfaEnrolmentRequired);
         }
+        if super::mfa::needs_step_up(&parts.method, &path)
+            && state.clock.now() - authenticated_at > super::mfa::STEP_UP_WINDOW
+        {
+            return Err(ApiError::StepUpRequired);
+        }
+        Ok(Caller {
+            identity: Identity {
+                user_id,
+                organization_id,
+            },
+            session_id,
+            membership_id,
+            authenticated_at,
+        })
     }
 }

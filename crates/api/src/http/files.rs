@@ -90,14 +90,25 @@ fn refused(problem: ImageProblem) -> ApiError {
 
 const META: &str = "id, purpose, content_type, size, width, height";
 
+/// Checks and cleans uploaded bytes on the bounded image pool (429 when it is full), holding
+/// no database connection or lock meanwhile: a decompression bomb costs one worker, never the
+/// async runtime or the audit chain's lock.
+async fn clean(state: &AppState, body: Bytes) -> Result<images::CleanImage> {
+    state
+        .guards
+        .images
+        .run(move || images::clean(&body))
+        .await?
+        .map_err(refused)
+}
+
 async fn store(
     tx: &mut sqlx::PgConnection,
     purpose: &str,
     service_user: Option<Uuid>,
     mark: Option<Uuid>,
-    bytes: &[u8],
+    clean: images::CleanImage,
 ) -> Result<StoredFile> {
-    let clean = images::clean(bytes).map_err(refused)?;
     let sha = Sha256::digest(&clean.bytes).to_vec();
     let file: StoredFile = sqlx::query_as(&format!(
         "insert into files (organization_id, purpose, service_user_id, body_map_mark_id, content_type, size, sha256, width, height, content)
@@ -123,6 +134,15 @@ async fn upload_photo(
     Path(mark): Path<Uuid>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<StoredFile>)> {
+    // Allowed and visible first (no decoding for those who may not upload), then the bytes
+    // are cleaned outside any transaction, then stored.
+    let mut tx = caller
+        .begin_for(&state, Permission::BodyMapPhotosUpload)
+        .await?;
+    records::fetch::<thrive_domain::records::BodyMapMark>(&mut tx, &super::body_maps::TABLE, mark)
+        .await?;
+    tx.commit().await?;
+    let image = clean(&state, body).await?;
     let mut tx = caller
         .begin_for(&state, Permission::BodyMapPhotosUpload)
         .await?;
@@ -133,7 +153,7 @@ async fn upload_photo(
         "body_map_photo",
         Some(mark_row.service_user_id),
         Some(mark),
-        &body,
+        image,
     )
     .await?;
     tx.commit().await?;
@@ -236,13 +256,21 @@ async fn upload_logo(
     caller: Caller,
     body: Bytes,
 ) -> Result<(StatusCode, Json<StoredFile>)> {
+    // The old logo's removal is audited, which takes the audit chain's lock: the image is
+    // checked and cleaned before that, outside any transaction.
+    caller
+        .begin_for(&state, Permission::OrganisationUploadLogo)
+        .await?
+        .commit()
+        .await?;
+    let image = clean(&state, body).await?;
     let mut tx = caller
         .begin_for(&state, Permission::OrganisationUploadLogo)
         .await?;
     sqlx::query("delete from files where purpose = 'organisation_logo'")
         .execute(&mut *tx)
         .await?;
-    let file = store(&mut tx, "organisation_logo", None, None, &body).await?;
+    let file = store(&mut tx, "organisation_logo", None, None, image).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(file)))
 }
@@ -267,16 +295,28 @@ async fn upload_profile_photo(
     Path(service_user): Path<Uuid>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<StoredFile>)> {
-    let mut tx = caller
-        .begin_for(&state, Permission::ServiceUsersUpdate)
-        .await?;
-    let visible: Option<Uuid> = sqlx::query_scalar("select id from service_users where id = $1")
-        .bind(service_user)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if visible.is_none() {
-        return Err(ApiError::NotFound);
-    }
+    let visible = |mut tx: sqlx::Transaction<'static, sqlx::Postgres>| async move {
+        let found: Option<Uuid> = sqlx::query_scalar("select id from service_users where id = $1")
+            .bind(service_user)
+            .fetch_optional(&mut *tx)
+            .await?;
+        found.map(|_| tx).ok_or(ApiError::NotFound)
+    };
+    visible(
+        caller
+            .begin_for(&state, Permission::ServiceUsersUpdate)
+            .await?,
+    )
+    .await?
+    .commit()
+    .await?;
+    let image = clean(&state, body).await?;
+    let mut tx = visible(
+        caller
+            .begin_for(&state, Permission::ServiceUsersUpdate)
+            .await?,
+    )
+    .await?;
     sqlx::query("delete from files where purpose = 'service_user_photo' and service_user_id = $1")
         .bind(service_user)
         .execute(&mut *tx)
@@ -286,7 +326,7 @@ async fn upload_profile_photo(
         "service_user_photo",
         Some(service_user),
         None,
-        &body,
+        image,
     )
     .await?;
     tx.commit().await?;

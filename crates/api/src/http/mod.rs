@@ -1,11 +1,13 @@
 //! The HTTP surface: the JSON API under `/api`, the SPA for everything else, and the layers
 //! every response passes through (request id, security headers, error bodies, panics caught).
 
+pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod body_maps;
 pub mod care_notes;
 pub mod care_plans;
+pub mod csrf;
 pub mod exports;
 pub mod extract;
 pub mod files;
@@ -13,6 +15,7 @@ pub mod handovers;
 pub mod headers;
 pub mod incidents;
 pub mod medication;
+pub mod mfa;
 pub mod models;
 pub mod observations;
 pub mod organisation;
@@ -73,6 +76,8 @@ pub fn api_routes() -> Routes {
         .merge(staff::routes())
         .merge(organisation::routes())
         .merge(files::routes())
+        .merge(account::routes())
+        .merge(mfa::routes())
         .merge(models::routes())
 }
 
@@ -130,6 +135,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
             .layer(PropagateRequestIdLayer::new(request_id))
             .layer(middleware::from_fn(headers::security_headers))
             .layer(middleware::from_fn(render_errors))
+            .layer(middleware::from_fn(csrf::refuse_cross_site))
             .layer(CatchPanicLayer::custom(|_| {
                 ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
             })),

@@ -48,6 +48,12 @@ pub fn routes() -> Routes {
             "Set a role's allow/deny for actions",
             set_permissions,
         )
+        .put(
+            "/roles/{id}/mfa",
+            &[Permission::RolesUpdate],
+            "Whether members of a role must have a second factor",
+            set_mfa_required,
+        )
         .get(
             "/staff",
             &[Permission::StaffView],
@@ -244,6 +250,31 @@ async fn set_permissions(
     // The deferred ladder guard runs at commit; its refusal is a 409 in its own words.
     tx.commit().await?;
     Ok(Json(role))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MfaRequired {
+    required: bool,
+}
+
+async fn set_mfa_required(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<MfaRequired>,
+) -> Result<StatusCode> {
+    let mut tx = caller.begin_for(&state, Permission::RolesUpdate).await?;
+    let done = sqlx::query("update roles set mfa_required = $2 where id = $1")
+        .bind(id)
+        .bind(input.required)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::NotFound);
+    }
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn staff(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<StaffMember>>> {

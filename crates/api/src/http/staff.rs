@@ -1,25 +1,28 @@
 //! Inviting staff (staff.invite), editing a colleague's details (staff.update), and accepting an
 //! invitation. Thrive sends no email: the manager hands the one-time link to the invitee, who
-//! opens it and sets a password (or, already having an account, confirms theirs). The token is
-//! 256 random bits stored as its SHA-256 only, valid for 7 days, used once.
+//! opens it and sets a password for a new account, or, already having an account, signs in as
+//! usual and accepts with that session: no password of an existing account ever travels to the
+//! acceptance routes, so they are no password oracle. The token is 256 random bits stored as its
+//! SHA-256 only, valid for 7 days, used once.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use thrive_domain::audit::{
-    AcceptInvitation, Invitation, InvitationCreated, InviteStaff, UpdateStaff,
+    AcceptInvitation, AcceptInvitationSignedIn, Invitation, InvitationCreated, InvitationInfo,
+    InviteStaff, UpdateStaff,
 };
 use thrive_domain::auth::normalise_email;
-use thrive_domain::password::MAX_LENGTH;
 use thrive_domain::Permission;
 use uuid::Uuid;
 
 use super::auth::random_secret;
-use super::extract::{secret_hash, AppJson, Caller};
+use super::extract::{secret_hash, AppJson, Caller, SessionToken};
 use super::records::validate;
 use super::routes::Routes;
 use crate::error::{ApiError, Result};
+use crate::limits::ClientAddr;
 use crate::passwords;
 use crate::startup::AppState;
 
@@ -46,6 +49,18 @@ pub fn routes() -> Routes {
             "Revoke a pending invitation",
             revoke,
         )
+        .get(
+            "/staff/locks",
+            &[Permission::StaffView],
+            "Members whose sign-in is locked after failed attempts, and until when",
+            locks,
+        )
+        .delete(
+            "/staff/{user_id}/lock",
+            &[Permission::StaffReactivate],
+            "Lift a member's sign-in lock (their failed attempts are forgiven)",
+            lift_lock,
+        )
         .put(
             "/staff/{user_id}",
             &[Permission::StaffUpdate],
@@ -53,12 +68,25 @@ pub fn routes() -> Routes {
             update,
         )
         .post(
+            "/auth/invitation",
+            &[],
+            "What a usable invitation token is for: organisation, role and invitee",
+            info,
+        )
+        .public()
+        .post(
             "/auth/accept-invitation",
             &[],
-            "Accept a staff invitation with its one-time token and a password",
+            "Accept a staff invitation with its one-time token and a new account's password (an existing account signs in and accepts with its session)",
             accept,
         )
         .public()
+        .post(
+            "/auth/accept-invitation/signed-in",
+            &[],
+            "Accept a staff invitation addressed to the signed-in person",
+            accept_signed_in,
+        )
 }
 
 const COLUMNS: &str = "i.id, i.email, i.display_name, i.role_id, r.name as role_name,
@@ -205,69 +233,131 @@ async fn update(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Accepting: for a new account the password must pass the policy; for an existing account it
-/// must be that account's password. An unknown, expired, used or revoked token gets one answer.
+/// A member's sign-in lock as administrators see it.
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+pub struct MemberLock {
+    pub user_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub locked_until: time::OffsetDateTime,
+    pub reason: String,
+    /// Locked from everywhere, not only from the address that failed.
+    pub whole_account: bool,
+}
+
+async fn locks(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<MemberLock>>> {
+    let mut tx = caller.begin_for(&state, Permission::StaffView).await?;
+    let rows: Vec<MemberLock> = sqlx::query_as(
+        "select user_id, locked_until, reason, whole_account from app.member_locks()",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(rows))
+}
+
+async fn lift_lock(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<Uuid>,
+) -> Result<StatusCode> {
+    let mut tx = caller
+        .begin_for(&state, Permission::StaffReactivate)
+        .await?;
+    let found: bool = sqlx::query_scalar("select app.lift_member_lock($1)")
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !found {
+        return Err(ApiError::NotFound);
+    }
+    tx.commit().await?;
+    tracing::info!(%user_id, "sign-in lock lifted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn invitation_gone() -> ApiError {
+    ApiError::Refused("This invitation is not valid any more.".into())
+}
+
+/// A token's invitation, for the acceptance page. 409 for a token that cannot be used.
+async fn info(
+    State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    AppJson(input): AppJson<AcceptInvitationSignedIn>,
+) -> Result<Json<InvitationInfo>> {
+    state.guards.admit(address)?;
+    let row: (Option<String>, Option<String>, Option<String>, Option<String>) = sqlx::query_as(
+        "select organization_name, role_name, email, display_name from auth.invitation_info($1, $2)",
+    )
+    .bind(secret_hash(&input.token))
+    .bind(state.clock.now())
+    .fetch_one(&state.auth_pool)
+    .await?;
+    match row {
+        (Some(organization_name), Some(role_name), Some(email), Some(display_name)) => {
+            Ok(Json(InvitationInfo {
+                organization_name,
+                role_name,
+                email,
+                display_name,
+            }))
+        }
+        _ => Err(invitation_gone()),
+    }
+}
+
+/// Accepting with a password, which is only ever a NEW account's password: it must pass the
+/// policy and is hashed (on the bounded pool) for every request alike; the database creates the
+/// account and membership when the email has no account, and for an email that has one changes
+/// nothing and verifies nothing, giving the same answer. Either way the token's password use is
+/// spent. An existing account joins through [`accept_signed_in`].
 async fn accept(
     State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
     AppJson(input): AppJson<AcceptInvitation>,
 ) -> Result<StatusCode> {
-    let now = state.clock.now();
-    let token_hash = secret_hash(&input.token);
-    let account: (Option<String>, Option<Uuid>) =
-        sqlx::query_as("select email, existing_user from auth.invitation_account($1, $2)")
-            .bind(&token_hash)
-            .bind(now)
-            .fetch_one(&state.pool)
-            .await?;
-    let account = account.0.map(|email| (email, account.1));
-    let Some((email, existing)) = account else {
-        return Err(ApiError::Refused(
-            "This invitation is not valid any more.".into(),
-        ));
-    };
+    state.guards.admit(address)?;
     let password = SecretString::from(input.password);
-    let password_hash = match existing {
-        None => {
-            let problems = passwords::check_policy(&password);
-            if let Some(first) = problems.first() {
-                return Err(ApiError::field("password", first.to_string()));
-            }
-            let hashed = tokio::task::spawn_blocking(move || passwords::hash(&password))
-                .await
-                .map_err(|e| ApiError::Internal(e.into()))?
-                .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing a password: {e}")))?;
-            Some(hashed)
-        }
-        Some(_) => {
-            let stored: Option<String> =
-                sqlx::query_scalar("select password_hash from auth.begin_login($1, $2)")
-                    .bind(&email)
-                    .bind(now)
-                    .fetch_optional(&state.pool)
-                    .await?
-                    .flatten();
-            let ok = tokio::task::spawn_blocking(move || {
-                password.expose_secret().len() <= MAX_LENGTH
-                    && passwords::verify(&password, stored.as_deref())
-            })
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
-            if !ok {
-                tracing::info!("invitation refused: wrong password for the existing account");
-                return Err(ApiError::InvalidCredentials);
-            }
-            None
-        }
-    };
-    let mut tx = state.pool.begin().await?;
-    let (user_id, organization_id): (Uuid, Uuid) =
-        sqlx::query_as("select user_id, organization_id from auth.accept_invitation($1, $2, $3)")
-            .bind(&token_hash)
-            .bind(password_hash)
-            .bind(now)
-            .fetch_one(&mut *tx)
+    if let Some(first) = passwords::check_policy(&password).first() {
+        return Err(ApiError::field("password", first.to_string()));
+    }
+    let hashed = state
+        .guards
+        .hashing
+        .run(move || passwords::hash(&password))
+        .await?
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing a password: {e}")))?;
+    let usable: bool = sqlx::query_scalar("select auth.accept_invitation($1, $2, $3)")
+        .bind(secret_hash(&input.token))
+        .bind(hashed)
+        .bind(state.clock.now())
+        .fetch_one(&state.auth_pool)
+        .await?;
+    if !usable {
+        return Err(invitation_gone());
+    }
+    tracing::info!("invitation's password use spent");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Accepting as the signed-in person the invitation is addressed to: their session (checked in
+/// the database, with the email) is the proof, so no password travels here.
+async fn accept_signed_in(
+    State(state): State<AppState>,
+    SessionToken(session): SessionToken,
+    AppJson(input): AppJson<AcceptInvitationSignedIn>,
+) -> Result<StatusCode> {
+    let joined: bool =
+        sqlx::query_scalar("select auth.accept_invitation_with_session($1, $2, $3, $4)")
+            .bind(secret_hash(&input.token))
+            .bind(session)
+            .bind(state.clock.now())
+            .bind(state.auth.idle_timeout)
+            .fetch_one(&state.auth_pool)
             .await?;
-    tx.commit().await?;
-    tracing::info!(%user_id, %organization_id, "invitation accepted");
+    if !joined {
+        return Err(invitation_gone());
+    }
+    tracing::info!("invitation accepted with a session");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -136,6 +136,7 @@ async fn logout_revokes_the_session_and_clears_the_cookie() {
         .http
         .post(app.url("/api/auth/logout"))
         .header(COOKIE, &cookie)
+        .header("x-requested-with", "thrive")
         .send()
         .await
         .expect("logout");

@@ -62,6 +62,7 @@ async fn upload(
     app.http
         .post(app.url(path))
         .header(reqwest::header::COOKIE, cookie)
+        .header("x-requested-with", "thrive")
         .header(reqwest::header::CONTENT_TYPE, declared)
         .body(bytes)
         .send()
@@ -276,6 +277,7 @@ async fn photos_are_served_only_to_those_allowed() {
         .http
         .put(app.url("/api/organisation/logo"))
         .header(reqwest::header::COOKIE, &manager)
+        .header("x-requested-with", "thrive")
         .body(png_with_gps_exif())
         .send()
         .await
@@ -302,6 +304,7 @@ async fn a_profile_photo_is_cleaned_seen_only_with_its_service_user_and_audited_
             app.http
                 .put(app.url(&format!("/api/service-users/{su}/photo")))
                 .header(reqwest::header::COOKIE, cookie)
+                .header("x-requested-with", "thrive")
                 .body(png_with_gps_exif())
                 .send()
                 .await

@@ -206,7 +206,7 @@ async fn bad_input_gets_a_clear_4xx_and_never_an_echo() {
             app.http.post(&url).json(&serde_json::json!({"email": "a@b.example", "password": "x", "code_challenge": "x", "code_challenge_method": "S256", "admin": true})),
             StatusCode::BAD_REQUEST,
         ),
-        ("not JSON at all", app.http.post(&url).body("email=a"), StatusCode::BAD_REQUEST),
+        ("not JSON at all", app.http.post(&url).header("x-requested-with", "thrive").body("email=a"), StatusCode::BAD_REQUEST),
         (
             "oversized body",
             app.http.post(&url).header(CONTENT_TYPE, "application/json").body(format!("{{\"email\": \"{}\"}}", "a".repeat(200_000))),

@@ -35,6 +35,8 @@ pub struct TestDb {
     pub admin: PgPool,
     pub app: PgPool,
     pub owner: PgPool,
+    /// As `thrive_auth`, the sign-in routes' role.
+    pub auth: PgPool,
 }
 
 impl TestDb {
@@ -60,6 +62,10 @@ impl TestDb {
         .execute(&server)
         .await
         .expect("grant connect");
+        sqlx::query(&format!("grant connect on database {name} to thrive_auth"))
+            .execute(&server)
+            .await
+            .expect("grant connect to thrive_auth");
         server.close().await;
         let pool = |opts: PgConnectOptions| {
             PgPoolOptions::new()
@@ -76,11 +82,23 @@ impl TestDb {
         );
         let owner = pool(
             admin_options
+                .clone()
                 .database(&name)
                 .username("thrive_owner")
                 .password(&env("THRIVE_TEST_OWNER_PASSWORD")),
         );
-        TestDb { admin, app, owner }
+        let auth = pool(
+            admin_options
+                .database(&name)
+                .username("thrive_auth")
+                .password(&env("THRIVE_TEST_AUTH_PASSWORD")),
+        );
+        TestDb {
+            admin,
+            app,
+            owner,
+            auth,
+        }
     }
 
     pub async fn admin_conn(&self) -> sqlx::pool::PoolConnection<sqlx::Postgres> {
@@ -243,12 +261,34 @@ impl TestApp {
         static_dir: Option<std::path::PathBuf>,
         models: ModelStore,
     ) -> TestApp {
+        Self::spawn_full(extra, static_dir, models, AuthSettings::default()).await
+    }
+
+    /// The app with its own sign-in limits (the attack tests raise or lower them).
+    pub async fn spawn_with_auth(auth: AuthSettings) -> TestApp {
+        Self::spawn_full(
+            axum::Router::new(),
+            None,
+            ModelStore::new(None, DEFAULT_CHUNK_BYTES),
+            auth,
+        )
+        .await
+    }
+
+    async fn spawn_full(
+        extra: axum::Router<AppState>,
+        static_dir: Option<std::path::PathBuf>,
+        models: ModelStore,
+        auth: AuthSettings,
+    ) -> TestApp {
         let db = TestDb::new().await;
         let clock = ManualClock::new(OffsetDateTime::now_utc());
         let state = AppState {
             pool: db.app.clone(),
+            auth_pool: db.auth.clone(),
+            guards: thrive_api::limits::Guards::new(&auth),
             clock: Arc::new(clock.clone()),
-            auth: AuthSettings::default(),
+            auth,
             static_dir,
             models,
         };
@@ -330,10 +370,12 @@ impl TestApp {
         body: Option<&Value>,
     ) -> reqwest::Response {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        // As the SPA does: the header a cross-site form cannot send.
         let mut req = self
             .http
             .request(method, self.url(path))
-            .header(COOKIE, cookie);
+            .header(COOKIE, cookie)
+            .header("x-requested-with", "thrive");
         if let Some(b) = body {
             req = req.json(b);
         }

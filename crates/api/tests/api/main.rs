@@ -2,15 +2,20 @@
 //! migrated template, the API on port 0, and raw SQL as the `thrive_app` role for the probes.
 //! Run them with `cargo xtask test`, which starts the cluster and sets THRIVE_TEST_*.
 
+mod account;
 mod auth;
 mod catalogue;
 mod exports;
 mod files;
 mod headers;
 mod helpers;
+mod ladder_attacks;
 mod matrix;
+mod mfa;
 mod models;
 mod openapi;
 mod records;
+mod request_attacks;
 mod rls;
 mod service_users;
+mod sign_in_attacks;

@@ -461,7 +461,8 @@ async fn probe_for(c: &Ctx<'_>, p: Permission) -> Option<Probe> {
             probe(vec![RolesView], "DELETE", format!("/api/roles/{r}"), None, 204)
                 .sql("delete from roles where id = $1", r) }
         RolesSetPermissions => { let r = c.spare_role().await;
-            probe(vec![RolesView], "PUT", format!("/api/roles/{r}/permissions"), Some(json!({"permissions": {"care_notes.view": true}})), 200)
+            // An action the prober holds itself: nobody allows what they do not hold.
+            probe(vec![RolesView], "PUT", format!("/api/roles/{r}/permissions"), Some(json!({"permissions": {"roles.view": true}})), 200)
                 .sql("update role_permissions set allowed = true where role_id = $1", r) }
         RolesAssignMembers => { let r = c.spare_role().await;
             probe(vec![RolesView, StaffView], "PUT", format!("/api/staff/{}/role", c.world.a.user("carer2")), Some(json!({"role_id": r})), 204)
@@ -511,7 +512,8 @@ async fn probe_for(c: &Ctx<'_>, p: Permission) -> Option<Probe> {
                   select app.current_org(), 'organisation_logo', 'image/png', 1, '\\x00', 1, 1, '\\x00' where $1::uuid is not null", su),
         OrganisationRequestClosure => {
             let name = c.organisation_name().await;
-            probe(vec![], "POST", "/api/organisation/closure".into(), Some(json!({"confirm_name": name, "retention_days": 30})), 200)
+            // Closure needs an administrator: a role allowing every action.
+            probe(Permission::ALL.to_vec(), "POST", "/api/organisation/closure".into(), Some(json!({"confirm_name": name, "retention_days": 30})), 200)
                 .sql("update organizations set purge_after = now() + interval '60 days' where id = app.current_org() and $1::uuid is not null", su)
         }
 

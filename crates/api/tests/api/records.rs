@@ -704,13 +704,34 @@ async fn the_last_member_able_to_manage_roles_cannot_lose_that_ability_and_held_
         Some(&json!({"permissions": {"roles.set_permissions": false}})),
     )
     .await;
+    // The administrator's own role, and their own move: refused before the last-manager guard
+    // is even reached, because nobody changes their own role or its actions (issue 9).
+    app.expect(
+        403,
+        "PUT",
+        &format!("/api/roles/{admin_role}/permissions"),
+        &admin,
+        Some(&json!({"permissions": {"roles.set_permissions": false}})),
+    )
+    .await;
+    app.expect(
+        403,
+        "PUT",
+        &format!("/api/staff/{}/role", world.a.user("admin")),
+        &admin,
+        Some(&json!({"role_id": carer_role})),
+    )
+    .await;
+    // The guard still holds when someone else would take the last manager away: the manager
+    // (who may deactivate staff, but no longer manage roles) deactivating the administrator.
+    let manager = app.sign_in(world.a.email("manager")).await;
     let refused = app
         .expect(
             409,
-            "PUT",
-            &format!("/api/roles/{admin_role}/permissions"),
-            &admin,
-            Some(&json!({"permissions": {"roles.set_permissions": false}})),
+            "POST",
+            &format!("/api/staff/{}/deactivate", world.a.user("admin")),
+            &manager,
+            None,
         )
         .await;
     assert!(
@@ -720,15 +741,6 @@ async fn the_last_member_able_to_manage_roles_cannot_lose_that_ability_and_held_
             .contains("last member able to manage roles"),
         "{refused}"
     );
-    // Moving the only administrator to Carer is refused the same way.
-    app.expect(
-        409,
-        "PUT",
-        &format!("/api/staff/{}/role", world.a.user("admin")),
-        &admin,
-        Some(&json!({"role_id": carer_role})),
-    )
-    .await;
     // So is deactivating a manager-holder's way out: the admin cannot deactivate themselves.
     app.expect(
         409,

@@ -59,6 +59,7 @@ async fn a_carer_sees_only_assigned_service_users_and_assignment_changes_that_at
         .http
         .post(app.url(&format!("/api/service-users/{other}/assignments")))
         .header(COOKIE, &manager)
+        .header("x-requested-with", "thrive")
         .json(&json!({"user_id": a.user("carer1")}))
         .send()
         .await
@@ -87,6 +88,7 @@ async fn a_carer_sees_only_assigned_service_users_and_assignment_changes_that_at
             a.user("carer1")
         )))
         .header(COOKIE, &manager)
+        .header("x-requested-with", "thrive")
         .send()
         .await
         .expect("unassign");
@@ -110,6 +112,7 @@ async fn a_carer_cannot_assign_themselves_even_by_raw_sql() {
         .http
         .post(app.url(&format!("/api/service-users/{target}/assignments")))
         .header(COOKIE, &carer)
+        .header("x-requested-with", "thrive")
         .json(&json!({"user_id": a.user("carer1")}))
         .send()
         .await
@@ -145,6 +148,7 @@ async fn other_organisations_service_users_are_not_found() {
         .http
         .post(app.url(&format!("/api/service-users/{theirs}/assignments")))
         .header(COOKIE, &manager_a)
+        .header("x-requested-with", "thrive")
         .json(&json!({"user_id": world.a.user("carer1")}))
         .send()
         .await

@@ -1,9 +1,11 @@
 //! One module per screen; [`page`] picks the screen for a route.
 
+pub mod account;
 pub mod audit;
 pub mod body_map;
 pub mod exports;
 pub mod home;
+pub mod invitation;
 pub mod ladder;
 pub mod model_manager;
 pub mod notes;
@@ -22,6 +24,8 @@ use crate::route::Route;
 pub fn page(route: Route) -> AnyView {
     match route {
         Route::Home => view! { <home::HomePage /> }.into_any(),
+        Route::Account => view! { <account::AccountPage /> }.into_any(),
+        Route::Invitation => view! { <invitation::InvitationPage /> }.into_any(),
         Route::ServiceUsers => view! { <service_users::ServiceUsersPage /> }.into_any(),
         Route::Record { id, tab, note } => {
             view! { <record::RecordPage id=id tab=tab note=note /> }.into_any()

@@ -17,6 +17,38 @@ pub fn SignInPage(
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    // After the password, for an account with a second factor: (token, PKCE verifier).
+    let factor = RwSignal::new(None::<(String, String)>);
+    let code = RwSignal::new(String::new());
+    let done_factor = on_signed_in.clone();
+    let submit_code = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some((token, verifier)) = factor.get_untracked() else {
+            return;
+        };
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        let done = done_factor.clone();
+        spawn_local(async move {
+            match api::second_factor(token, code.get_untracked(), verifier).await {
+                Ok(me) => {
+                    factor.set(None);
+                    code.set(String::new());
+                    done(me);
+                }
+                Err(e) => {
+                    // The token is spent by any attempt: start again from the password.
+                    factor.set(None);
+                    code.set(String::new());
+                    error.set(Some(e.to_string()));
+                }
+            }
+            busy.set(false);
+        });
+    };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if busy.get_untracked() {
@@ -27,17 +59,22 @@ pub fn SignInPage(
         let done = on_signed_in.clone();
         spawn_local(async move {
             match api::sign_in(email.get_untracked(), password.get_untracked()).await {
-                Ok(me) => {
+                Ok(api::SignIn::Done(me)) => {
                     password.set(String::new());
                     done(me);
+                }
+                Ok(api::SignIn::SecondFactor { token, verifier }) => {
+                    password.set(String::new());
+                    factor.set(Some((token, verifier)));
                 }
                 Err(e) => error.set(Some(e.to_string())),
             }
             busy.set(false);
         });
     };
-    view! {
-        <main>
+    let password_form = move || {
+        let submit = submit.clone();
+        view! {
             <form class="card signin" on:submit=submit>
                 <h1>"Sign in to Thrive"</h1>
                 {move || notice.get().map(|n| view! { <p class="notice" role="status" data-testid="signed-out-notice">{n}</p> })}
@@ -50,6 +87,29 @@ pub fn SignInPage(
                 <button type="submit" disabled=move || busy.get()>"Sign in"</button>
                 <p class="error" role="alert">{move || error.get()}</p>
             </form>
+        }
+    };
+    let code_form = move || {
+        let submit_code = submit_code.clone();
+        view! {
+            <form class="card signin" on:submit=submit_code>
+                <h1>"Second step"</h1>
+                <p>"Enter the 6-digit code from your authenticator app, or one of your recovery codes."</p>
+                <label for="otp">"Code"</label>
+                <input id="otp" name="otp" type="text" autocomplete="one-time-code" required
+                    prop:value=move || code.get() on:input=move |ev| code.set(event_target_value(&ev)) />
+                <button type="submit" disabled=move || busy.get()>"Continue"</button>
+                <p class="error" role="alert">{move || error.get()}</p>
+            </form>
+        }
+    };
+    view! {
+        <main>
+            {move || if factor.with(Option::is_some) {
+                code_form().into_any()
+            } else {
+                password_form().into_any()
+            }}
         </main>
     }
 }

@@ -1,0 +1,71 @@
+//! The step-up prompt: shown when the server answers `step_up_required` (exports, ladder
+//! changes, deactivation, closure need a fresh authentication). The person confirms with their
+//! password or a second-factor code, then repeats what they were doing.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use thrive_domain::auth::StepUpRequest;
+
+use crate::api;
+use crate::session::Session;
+
+#[component]
+pub fn StepUpDialog() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let secret = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        let value = secret.get_untracked();
+        // Six digits (or a recovery code's shape) is a code; anything else a password.
+        let is_code = value.len() == 6 && value.bytes().all(|b| b.is_ascii_digit())
+            || (value.len() == 14 && value.matches('-').count() == 2);
+        let request = if is_code {
+            StepUpRequest {
+                password: None,
+                code: Some(value),
+            }
+        } else {
+            StepUpRequest {
+                password: Some(value),
+                code: None,
+            }
+        };
+        spawn_local(async move {
+            match api::step_up(&request).await {
+                Ok(()) => {
+                    secret.set(String::new());
+                    session.step_up.set(false);
+                    session.notice_in_app.set(Some(
+                        "Confirmed. You can carry on for the next five minutes: repeat what you were doing.".into(),
+                    ));
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <Show when=move || session.step_up.get()>
+            <div class="backdrop">
+                <form class="dialog" role="dialog" aria-modal="true" aria-labelledby="step-up-title"
+                    data-testid="step-up" on:submit=submit>
+                    <h2 id="step-up-title">"Confirm it is you"</h2>
+                    <p>"This needs a fresh confirmation: enter your password, or a code from your authenticator app."</p>
+                    <label for="step-up-secret">"Password or code"</label>
+                    <input id="step-up-secret" type="password" autocomplete="current-password" required
+                        prop:value=move || secret.get() on:input=move |ev| secret.set(event_target_value(&ev)) />
+                    <p class="error" role="alert">{move || error.get()}</p>
+                    <button type="submit" disabled=move || busy.get()>"Confirm"</button>
+                    <button type="button" class="ghost" on:click=move |_| session.step_up.set(false)>"Cancel"</button>
+                </form>
+            </div>
+        </Show>
+    }
+}
