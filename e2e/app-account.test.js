@@ -51,7 +51,7 @@ test('a member sets up TOTP, sees recovery codes once, and signs in with the sec
     await page.getByTestId('mfa-on').waitFor();
     await accessible(page, 'screen-account-recovery-codes');
 
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     // The password alone is not enough now.
     await signIn(page, senior.email);

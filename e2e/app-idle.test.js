@@ -72,7 +72,7 @@ test('the idle warning, the sign-out, and the draft offered back after signing i
     assert.equal(await page.getByLabel('Note', { exact: true }).inputValue(), text);
 
     // An explicit sign-out removes it from the device; the next sign-in offers nothing.
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     assert.deepEqual(await draftKeys(page), []);
     await signInAs(page, carer);

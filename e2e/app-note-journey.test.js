@@ -104,7 +104,7 @@ test('a carer drafts a note with Aayu and submits it; a manager signs it off; th
       (await row.getByRole('link').getAttribute('href')).split('/').pop());
     assert.equal(reviewStatus, 403, 'a carer cannot sign off, whatever the screen shows');
 
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
 
     // The manager signs it off from the review queue.

@@ -28,7 +28,7 @@ test('a demo carer sees exactly their assigned service users, then signs out', a
     // The session cookie is not readable by scripts.
     assert.equal(await page.evaluate(() => document.cookie), '');
 
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     // The session is gone server-side too: a reload stays signed out.
     await page.reload();

@@ -19,8 +19,16 @@ use anyhow::{bail, Context, Result};
 
 use postgres::Cluster;
 
-const USAGE: &str = "usage: cargo xtask run | cargo xtask test [e2e [FILE.test.js…]] | \
-                     cargo xtask fetch-model | cargo xtask bench-browser";
+const USAGE: &str = "usage: cargo xtask run | cargo xtask test [e2e [FILE.test.js…] | \
+                     rust [CARGO TEST ARGS…]] | cargo xtask fetch-model | cargo xtask bench-browser";
+
+/// What `cargo xtask test` runs: everything, only the browser tests (optionally some files), or
+/// only the native Rust tests with extra `cargo test` arguments (a package, a test, a filter).
+enum Scope<'a> {
+    All,
+    E2e(&'a [String]),
+    Rust(&'a [String]),
+}
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -354,9 +362,10 @@ fn wait_for_http(addr: &str, server: &mut Child) -> Result<()> {
 /// a quicker loop while working on the web app. CI runs the whole of `cargo xtask test`.
 fn test(args: &[String]) -> Result<()> {
     let started = Instant::now();
-    let (e2e_only, e2e_files) = match args.split_first() {
-        None => (false, &[][..]),
-        Some((first, rest)) if first == "e2e" => (true, rest),
+    let scope = match args.split_first() {
+        None => Scope::All,
+        Some((first, rest)) if first == "e2e" => Scope::E2e(rest),
+        Some((first, rest)) if first == "rust" => Scope::Rust(rest),
         Some(_) => bail!("{USAGE}"),
     };
     step("Checking tools");
@@ -364,14 +373,14 @@ fn test(args: &[String]) -> Result<()> {
     step("Starting the test PostgreSQL cluster");
     let cluster = database("test", 54339)?;
     // Whatever fails, the private cluster is stopped so the next run can start it again.
-    let result = suites(&cluster, e2e_only, e2e_files);
+    let result = suites(&cluster, &scope);
     cluster.stop_if_private()?;
     result?;
     println!("\nAll test suites passed in {:.0?}.", started.elapsed());
     Ok(())
 }
 
-fn suites(cluster: &Cluster, e2e_only: bool, e2e_files: &[String]) -> Result<()> {
+fn suites(cluster: &Cluster, scope: &Scope) -> Result<()> {
     cluster.drop_databases_like("thrive_test_%")?;
     step("Building the API");
     let api = build_api(false)?;
@@ -379,9 +388,14 @@ fn suites(cluster: &Cluster, e2e_only: bool, e2e_files: &[String]) -> Result<()>
     cluster.drop_database("thrive_test_template")?;
     provision(&api, cluster, "thrive_test_template", false)?;
 
-    if !e2e_only {
-        rust_suites(cluster)?;
-    }
+    let e2e_files = match scope {
+        Scope::All => {
+            rust_suites(cluster, &[])?;
+            &[][..]
+        }
+        Scope::Rust(extra) => return rust_suites(cluster, extra),
+        Scope::E2e(files) => files,
+    };
 
     step("Browser end-to-end tests (headless Chromium)");
     let dist = state_dir().join("dist-e2e");
@@ -421,8 +435,9 @@ fn suites(cluster: &Cluster, e2e_only: bool, e2e_files: &[String]) -> Result<()>
     result
 }
 
-/// The Rust suites: unit and database integration tests, then the wasm32 ones.
-fn rust_suites(cluster: &Cluster) -> Result<()> {
+/// The Rust suites: unit and database integration tests, then the wasm32 ones. With `extra`
+/// arguments, only the native tests, narrowed by them (`-p thrive-api --test api sign_in`).
+fn rust_suites(cluster: &Cluster, extra: &[String]) -> Result<()> {
     step("Unit and database integration tests");
     // The reference tests read `AAYU_MODEL` when set, else models/.
     let model = std::env::var_os("AAYU_MODEL")
@@ -437,14 +452,21 @@ fn rust_suites(cluster: &Cluster) -> Result<()> {
         );
     }
     let mut cmd = cargo();
-    cmd.current_dir(root())
-        .args(["test", "--workspace", "--exclude", "thrive-web"])
-        .env("THRIVE_TEST_ADMIN_URL", &cluster.admin_url)
+    cmd.current_dir(root()).arg("test");
+    if extra.is_empty() {
+        cmd.args(["--workspace", "--exclude", "thrive-web"]);
+    } else {
+        cmd.args(extra);
+    }
+    cmd.env("THRIVE_TEST_ADMIN_URL", &cluster.admin_url)
         .env("THRIVE_TEST_OWNER_PASSWORD", &cluster.secrets.owner)
         .env("THRIVE_TEST_APP_PASSWORD", &cluster.secrets.app)
         .env("THRIVE_TEST_AUTH_PASSWORD", &cluster.secrets.auth)
         .env("THRIVE_TEST_TEMPLATE", "thrive_test_template");
     status(&mut cmd)?;
+    if !extra.is_empty() {
+        return Ok(());
+    }
 
     step("wasm tests (crates/domain compiled to wasm32, run by wasm-bindgen-test-runner)");
     let mut cmd = cargo();
