@@ -48,6 +48,12 @@ begin
     end if;
     key := sha256(convert_to(concat_ws('|', action, table_name, coalesce(record::text, '-'),
                                        array_to_string(su, ','), coalesce(detail, '{}'::jsonb)::text), 'UTF8'));
+    -- A repeat costs one index probe and leaves the request's transaction read-only.
+    if exists (select 1 from app.read_audit_marks m
+                where m.organization_id = org and m.user_id = me and m.read_key = key
+                  and m.at > now() - interval '5 minutes') then
+        return false;
+    end if;
     insert into app.read_audit_marks as m (organization_id, user_id, read_key, at)
     values (org, me, key, now())
     on conflict (organization_id, user_id, read_key) do update set at = excluded.at
