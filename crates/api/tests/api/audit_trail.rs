@@ -305,3 +305,43 @@ async fn the_latest_checkpoint_is_a_receipt_anyone_can_check_and_only_auditors_d
     .expect("chmod");
     assert!(checkpoints::CheckpointKey::load_or_create(&app.checkpoints.join("key")).is_err());
 }
+
+/// A checkpoint store someone edited (here: a hash in the recorded list) no longer verifies
+/// with the trusted key; verification reports it instead of trusting it.
+#[tokio::test]
+async fn an_edited_checkpoint_store_is_reported_not_trusted() {
+    let app = TestApp::spawn().await;
+    let world = World::seed(&app.db).await;
+    app.audit_checkpoint().await;
+    let file = app
+        .checkpoints
+        .join("store")
+        .join(format!("{}.jsonl", world.a.id()));
+    let text = std::fs::read_to_string(&file).expect("store");
+    let mut cp: checkpoints::SignedCheckpoint =
+        serde_json::from_str(text.lines().next().expect("line")).expect("json");
+    cp.hashes[10] = "00".repeat(32);
+    std::fs::write(
+        &file,
+        format!("{}\n", serde_json::to_string(&cp).expect("json")),
+    )
+    .expect("write");
+    let chains = app.verify_audit().await;
+    let a = &chains
+        .iter()
+        .find(|(org, _)| *org == world.a.id())
+        .expect("a")
+        .1;
+    assert!(
+        a.problem
+            .as_deref()
+            .unwrap_or_default()
+            .contains("does not verify"),
+        "{a:?}"
+    );
+    let admin = app.sign_in(world.a.email("admin")).await;
+    let v = app
+        .expect(200, "GET", "/api/audit/verify", &admin, None)
+        .await;
+    assert_eq!(v["intact"], false, "{v}");
+}
