@@ -7,6 +7,7 @@
 //! under `target/thrive/` unless `DATABASE_URL` names an administrator connection to use.
 
 mod aayu;
+mod checkpoints;
 mod postgres;
 mod tools;
 
@@ -292,6 +293,10 @@ fn run() -> Result<()> {
     let api = build_api(false)?;
     step("Migrating and seeding the demo organisations");
     let logins = provision(&api, &cluster, "thrive", true)?;
+    step("Signing the audit chains (then every 5 minutes)");
+    checkpoints::checkpoint_once(&api, &cluster.admin_url, "thrive")?;
+    let audit_public_key = checkpoints::public_key(&api)?;
+    checkpoints::schedule(api.clone(), &cluster, "thrive");
     step("Building the web app");
     let dist = state_dir().join("dist");
     build_web(&dist)?;
@@ -330,7 +335,10 @@ fn run() -> Result<()> {
         }
     );
     println!("Press Ctrl-C to stop. PostgreSQL keeps running for a fast restart.\n");
+    let (_, checkpoint_dir) = checkpoints::paths();
     let mut server = serve_command(&api, &cluster, "thrive", &addr, &dist, &models)
+        .env("THRIVE_AUDIT_CHECKPOINTS", checkpoint_dir)
+        .env("THRIVE_AUDIT_PUBLIC_KEY", audit_public_key)
         .spawn()
         .context("starting thrive-api")?;
     let st = server.wait()?;

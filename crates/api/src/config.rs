@@ -25,6 +25,12 @@ pub struct Config {
     pub models_dir: Option<PathBuf>,
     /// The Range size the browser downloads models in (`THRIVE_MODEL_CHUNK_BYTES`).
     pub model_chunk_bytes: u64,
+    /// The signed audit checkpoints' directory (`THRIVE_AUDIT_CHECKPOINTS`): the receipts the
+    /// API serves and the hashes its verification checks. Written by `thrive-api
+    /// audit-checkpoint`, never by the API.
+    pub audit_checkpoints: Option<PathBuf>,
+    /// The checkpoints' trusted Ed25519 public key, hex (`THRIVE_AUDIT_PUBLIC_KEY`).
+    pub audit_public_key: Option<String>,
 }
 
 /// Session and sign-in limits. Defaults are the security policy; tests shorten nothing.
@@ -107,6 +113,8 @@ impl Config {
                 })?,
                 Err(_) => crate::model_files::DEFAULT_CHUNK_BYTES,
             },
+            audit_checkpoints: std::env::var_os("THRIVE_AUDIT_CHECKPOINTS").map(PathBuf::from),
+            audit_public_key: std::env::var("THRIVE_AUDIT_PUBLIC_KEY").ok(),
         })
     }
 }

@@ -27,6 +27,8 @@ pub struct AppState {
     pub static_dir: Option<PathBuf>,
     /// Aayu's model files (`THRIVE_MODELS_DIR`).
     pub models: ModelStore,
+    /// The signed audit checkpoints, read-only (receipts and verification).
+    pub audit: crate::checkpoints::AuditAnchor,
 }
 
 /// The application bound to its listener; `port()` tells tests where it landed (port 0).
@@ -58,6 +60,18 @@ impl Application {
             auth: config.auth.clone(),
             static_dir: config.static_dir.clone(),
             models: ModelStore::new(config.models_dir.clone(), config.model_chunk_bytes),
+            audit: crate::checkpoints::AuditAnchor {
+                store: config.audit_checkpoints.clone().map(|dir| {
+                    Arc::new(crate::checkpoints::DirectoryStore::new(dir))
+                        as Arc<dyn crate::checkpoints::CheckpointStore>
+                }),
+                public_key: config
+                    .audit_public_key
+                    .as_deref()
+                    .map(crate::checkpoints::parse_public_key)
+                    .transpose()
+                    .context("THRIVE_AUDIT_PUBLIC_KEY")?,
+            },
         };
         Self::with_state(config.addr, state).await
     }
