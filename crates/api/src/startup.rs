@@ -27,6 +27,8 @@ pub struct AppState {
     pub static_dir: Option<PathBuf>,
     /// Aayu's model files (`THRIVE_MODELS_DIR`).
     pub models: ModelStore,
+    /// The WebAuthn relying party for passkeys (`THRIVE_PUBLIC_URL`); none: no passkeys.
+    pub passkeys: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 /// The application bound to its listener; `port()` tells tests where it landed (port 0).
@@ -58,6 +60,15 @@ impl Application {
             auth: config.auth.clone(),
             static_dir: config.static_dir.clone(),
             models: ModelStore::new(config.models_dir.clone(), config.model_chunk_bytes),
+            passkeys: match &config.public_url {
+                Some(url) => Some(Arc::new(http::passkeys::relying_party(url).with_context(
+                    || format!("THRIVE_PUBLIC_URL `{url}` cannot be a WebAuthn relying party"),
+                )?)),
+                None => {
+                    tracing::warn!("no THRIVE_PUBLIC_URL: passkeys are off");
+                    None
+                }
+            },
         };
         Self::with_state(config.addr, state).await
     }

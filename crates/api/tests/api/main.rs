@@ -14,6 +14,7 @@ mod matrix;
 mod mfa;
 mod models;
 mod openapi;
+mod passkeys;
 mod records;
 mod request_attacks;
 mod rls;
