@@ -435,7 +435,11 @@ fn suites(cluster: &Cluster, scope: &Scope) -> Result<()> {
             .env("THRIVE_URL", format!("http://{addr}"))
             .env("THRIVE_DEMO_PASSWORD", &cluster.secrets.demo)
             .env("THRIVE_DEMO_LOGINS", logins.join("\n"))
-            .env("THRIVE_ARTIFACTS", &artifacts);
+            .env("THRIVE_ARTIFACTS", &artifacts)
+            .env(
+                "THRIVE_E2E_DATABASE_URL",
+                cluster.admin_url_for("thrive_e2e"),
+            );
         status(&mut cmd)
     });
     let _ = server.kill();

@@ -260,6 +260,28 @@ impl Cluster {
         })
     }
 
+    /// The administrator's connection to `database` (the browser tests use it to age a
+    /// session's authentication, as the Rust tests move their clock).
+    pub fn admin_url_for(&self, database: &str) -> String {
+        let (base, query) = match self.admin_url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (self.admin_url.as_str(), None),
+        };
+        let host_start = base
+            .rfind('@')
+            .or_else(|| base.find("://").map(|i| i + 2))
+            .unwrap_or(0);
+        let host_end = base[host_start..]
+            .find('/')
+            .map_or(base.len(), |i| host_start + i);
+        let mut url = format!("{}/{database}", &base[..host_end]);
+        if let Some(q) = query {
+            url.push('?');
+            url.push_str(q);
+        }
+        url
+    }
+
     /// The sign-in routes' connection to `database`, as thrive_auth.
     pub fn auth_url(&self, database: &str) -> String {
         format!(

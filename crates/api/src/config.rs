@@ -31,6 +31,10 @@ pub struct Config {
     pub audit_checkpoints: Option<PathBuf>,
     /// The checkpoints' trusted Ed25519 public key, hex (`THRIVE_AUDIT_PUBLIC_KEY`).
     pub audit_public_key: Option<String>,
+    /// The address browsers use (`THRIVE_PUBLIC_URL`, e.g. `https://thrive.example.org`): its
+    /// host is the passkeys' relying party. Default for a loopback `THRIVE_ADDR`:
+    /// `http://localhost:PORT`; otherwise none, and passkeys are off.
+    pub public_url: Option<String>,
 }
 
 /// Session and sign-in limits. Defaults are the security policy; tests shorten nothing.
@@ -98,7 +102,17 @@ impl Config {
                 .filter(|h| !h.is_empty()),
             ..AuthSettings::default()
         };
+        let public_url = std::env::var("THRIVE_PUBLIC_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(|| {
+                let addr: &SocketAddr = &addr;
+                addr.ip()
+                    .is_loopback()
+                    .then(|| format!("http://localhost:{}", addr.port()))
+            });
         Ok(Self {
+            public_url,
             addr,
             database_url: database_url.into(),
             auth_database_url: auth_database_url.into(),

@@ -29,6 +29,8 @@ pub struct AppState {
     pub models: ModelStore,
     /// The signed audit checkpoints, read-only (receipts and verification).
     pub audit: crate::checkpoints::AuditAnchor,
+    /// The WebAuthn relying party for passkeys (`THRIVE_PUBLIC_URL`); none: no passkeys.
+    pub passkeys: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 /// The application bound to its listener; `port()` tells tests where it landed (port 0).
@@ -71,6 +73,15 @@ impl Application {
                     .map(crate::checkpoints::parse_public_key)
                     .transpose()
                     .context("THRIVE_AUDIT_PUBLIC_KEY")?,
+            },
+            passkeys: match &config.public_url {
+                Some(url) => Some(Arc::new(http::passkeys::relying_party(url).with_context(
+                    || format!("THRIVE_PUBLIC_URL `{url}` cannot be a WebAuthn relying party"),
+                )?)),
+                None => {
+                    tracing::warn!("no THRIVE_PUBLIC_URL: passkeys are off");
+                    None
+                }
             },
         };
         Self::with_state(config.addr, state).await

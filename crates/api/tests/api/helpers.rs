@@ -331,6 +331,10 @@ impl TestApp {
                 ))),
                 public_key: Some(checkpoint_key.verifying_key()),
             },
+            passkeys: Some(Arc::new(
+                thrive_api::http::passkeys::relying_party("http://localhost")
+                    .expect("relying party"),
+            )),
         };
         let router = thrive_api::http::app_with(state.clone(), extra);
         let app = Application::with_router("127.0.0.1:0".parse().expect("addr"), state, router)

@@ -17,6 +17,7 @@ mod mfa;
 mod models;
 mod openapi;
 mod read_audit;
+mod passkeys;
 mod records;
 mod request_attacks;
 mod rls;
