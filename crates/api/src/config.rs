@@ -25,6 +25,9 @@ pub struct Config {
     pub models_dir: Option<PathBuf>,
     /// The Range size the browser downloads models in (`THRIVE_MODEL_CHUNK_BYTES`).
     pub model_chunk_bytes: u64,
+    /// Where `/metrics` (Prometheus) is served (`THRIVE_METRICS_ADDR`); unset, nowhere. Keep
+    /// it on a private address: it is not on the public listener.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Session and sign-in limits. Defaults are the security policy; tests shorten nothing.
@@ -106,6 +109,12 @@ impl Config {
                     format!("THRIVE_MODEL_CHUNK_BYTES `{v}` is not a positive number")
                 })?,
                 Err(_) => crate::model_files::DEFAULT_CHUNK_BYTES,
+            },
+            metrics_addr: match std::env::var("THRIVE_METRICS_ADDR") {
+                Ok(v) if !v.is_empty() => Some(v.parse().with_context(|| {
+                    format!("THRIVE_METRICS_ADDR `{v}` is not a socket address")
+                })?),
+                _ => None,
             },
         })
     }

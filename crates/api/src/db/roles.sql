@@ -24,3 +24,7 @@ alter role thrive_auth nosuperuser nocreatedb nocreaterole noreplication nobypas
 alter role thrive_definer nosuperuser nocreatedb nocreaterole noreplication nobypassrls nologin;
 -- The owner hands the SECURITY DEFINER helpers to thrive_definer during migrations.
 grant thrive_definer to thrive_owner;
+-- The last safety net against a connection left inside a transaction (issue 13): PostgreSQL
+-- ends a session idle in one for longer than this. The API sets the same per connection.
+alter role thrive_app set idle_in_transaction_session_timeout = '5min';
+alter role thrive_auth set idle_in_transaction_session_timeout = '1min';
