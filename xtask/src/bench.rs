@@ -500,7 +500,11 @@ fn rls_against_bypass(admin: &Admin, cluster: &Cluster) -> Result<()> {
     let bypass = dir.join("bypass.sql");
     fs::write(
         &bypass,
-        format!("begin;\n{list} where organization_id = '{org}' {order};\ncommit;\n"),
+        // The same transaction, settings included; only the policies are not applied.
+        format!(
+            "begin;\nselect set_config('app.user_id', '{user}', true), set_config('app.org_id', '{org}', true);\n\
+             {list} where organization_id = '{org}' {order};\ncommit;\n"
+        ),
     )?;
     let pgbench = |script: &Path, user: &str, password: &str| -> Result<(f64, f64)> {
         let mut cmd = Command::new(pg_tool("pgbench")?);
