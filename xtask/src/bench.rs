@@ -126,7 +126,13 @@ fn bench(cluster: &Cluster) -> Result<()> {
     step("Building the API (release)");
     let api = build_api(true)?;
     step("Migrating the bench database");
-    provision(&api, cluster, DATABASE, true)?;
+    if let Err(e) = provision(&api, cluster, DATABASE, true) {
+        // The bench database is disposable: one made by an older build (a migration since
+        // edited) is dropped and seeded again.
+        eprintln!("{e:#}\ndropping {DATABASE} and starting it afresh");
+        cluster.drop_database(DATABASE)?;
+        provision(&api, cluster, DATABASE, true)?;
+    }
     let orgs = orgs();
     let seeded: i64 = admin
         .psql("select count(*) from organizations where name like 'Bench %'")?
