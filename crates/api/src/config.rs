@@ -35,6 +35,9 @@ pub struct Config {
     /// host is the passkeys' relying party. Default for a loopback `THRIVE_ADDR`:
     /// `http://localhost:PORT`; otherwise none, and passkeys are off.
     pub public_url: Option<String>,
+    /// Where `/metrics` (Prometheus) is served (`THRIVE_METRICS_ADDR`); unset, nowhere. Keep
+    /// it on a private address: it is not on the public listener.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Session and sign-in limits. Defaults are the security policy; tests shorten nothing.
@@ -129,6 +132,12 @@ impl Config {
             },
             audit_checkpoints: std::env::var_os("THRIVE_AUDIT_CHECKPOINTS").map(PathBuf::from),
             audit_public_key: std::env::var("THRIVE_AUDIT_PUBLIC_KEY").ok(),
+            metrics_addr: match std::env::var("THRIVE_METRICS_ADDR") {
+                Ok(v) if !v.is_empty() => Some(v.parse().with_context(|| {
+                    format!("THRIVE_METRICS_ADDR `{v}` is not a socket address")
+                })?),
+                _ => None,
+            },
         })
     }
 }

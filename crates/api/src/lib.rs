@@ -11,6 +11,7 @@ pub mod export;
 pub mod http;
 pub mod images;
 pub mod limits;
+pub mod metrics;
 pub mod model_files;
 pub mod passwords;
 pub mod startup;

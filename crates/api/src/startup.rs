@@ -38,6 +38,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    /// `/metrics`, on its own listener when configured.
+    metrics: Option<TcpListener>,
 }
 
 impl Application {
@@ -46,12 +48,14 @@ impl Application {
             config.database_url.expose_secret(),
             config.db_pool_size,
             config.db_acquire_timeout,
+            db::APP_IDLE_IN_TRANSACTION,
         )
         .context("DATABASE_URL is not a valid PostgreSQL URL")?;
         let auth_pool = db::connect_lazy(
             config.auth_database_url.expose_secret(),
             config.db_pool_size,
             config.db_acquire_timeout,
+            db::AUTH_IDLE_IN_TRANSACTION,
         )
         .context("THRIVE_AUTH_DATABASE_URL is not a valid PostgreSQL URL")?;
         let state = AppState {
@@ -84,7 +88,17 @@ impl Application {
                 }
             },
         };
-        Self::with_state(config.addr, state).await
+        let mut app = Self::with_state(config.addr, state).await?;
+        if let Some(addr) = config.metrics_addr {
+            // Recording starts now, before the first request.
+            let _ = crate::metrics::handle();
+            app.metrics = Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the metrics address {addr}"))?,
+            );
+        }
+        Ok(app)
     }
 
     pub async fn with_state(addr: std::net::SocketAddr, state: AppState) -> Result<Self> {
@@ -103,6 +117,7 @@ impl Application {
             listener,
             router,
             state,
+            metrics: None,
         })
     }
 
@@ -117,6 +132,15 @@ impl Application {
     pub async fn run_until_stopped(self) -> Result<()> {
         tokio::spawn(prune_periodically(self.state.clone()));
         tokio::spawn(scan_models(self.state.models.clone()));
+        if let Some(listener) = self.metrics {
+            tracing::info!(addr = ?listener.local_addr().ok(), "metrics at /metrics");
+            let metrics = crate::metrics::router(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, metrics).await {
+                    tracing::warn!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         // The peer address reaches the sign-in rate limits as ConnectInfo.
         axum::serve(
             self.listener,

@@ -43,3 +43,7 @@ begin
     end loop;
 end
 $$;
+-- The last safety net against a connection left inside a transaction (issue 13): PostgreSQL
+-- ends a session idle in one for longer than this. The API sets the same per connection.
+alter role thrive_app set idle_in_transaction_session_timeout = '5min';
+alter role thrive_auth set idle_in_transaction_session_timeout = '1min';

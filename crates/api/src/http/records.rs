@@ -195,27 +195,38 @@ pub async fn list<R: DeserializeOwned>(
         binds.push(value.clone());
         sql.push_str(&format!(" and t.{column}::text = ${}", binds.len()));
     }
-    let n = binds.len();
+    // Conditions only for what was asked: a generic plan of "($1 is null or column = $1)"
+    // cannot use the (organisation, service user, time) index and sorts the whole
+    // organisation's rows for every page.
+    let mut next = binds.len();
+    if query.service_user_id.is_some() {
+        next += 1;
+        sql.push_str(&format!(" and t.service_user_id = ${next}::uuid"));
+    }
+    if query.before.is_some() {
+        next += 1;
+        sql.push_str(&format!(
+            " and (t.{o}, t.id) < (select c.{o}, c.id from {t} c where c.id = ${next}::uuid)",
+            o = table.order_by,
+            t = table.name,
+        ));
+    }
+    next += 1;
     sql.push_str(&format!(
-        " and (${a}::uuid is null or t.service_user_id = ${a}::uuid)
-          and (${b}::uuid is null or (t.{o}, t.id) < (select c.{o}, c.id from {t} c where c.id = ${b}::uuid))
-          order by t.{o} desc, t.id desc limit ${c}",
-        a = n + 1,
-        b = n + 2,
-        c = n + 3,
+        " order by t.{o} desc, t.id desc limit ${next}",
         o = table.order_by,
-        t = table.name,
     ));
     let mut q = sqlx::query_as::<_, (Value, Uuid)>(&sql);
     for value in binds {
         q = q.bind(value);
     }
-    let rows = q
-        .bind(query.service_user_id)
-        .bind(query.before)
-        .bind(limit + 1)
-        .fetch_all(&mut *tx)
-        .await?;
+    if let Some(service_user) = query.service_user_id {
+        q = q.bind(service_user);
+    }
+    if let Some(before) = query.before {
+        q = q.bind(before);
+    }
+    let rows = q.bind(limit + 1).fetch_all(&mut *tx).await?;
     let more = rows.len() as i64 > limit;
     let mut items = Vec::with_capacity(rows.len());
     let mut last = None;

@@ -819,3 +819,58 @@ async fn the_last_member_able_to_manage_roles_cannot_lose_that_ability_and_held_
     app.expect(403, "GET", "/api/care-notes", &carer, None)
         .await;
 }
+
+/// Keyset pages: one service user's notes in pages of two, newest first, each page continuing
+/// after the last of the one before, and never another resident's note.
+#[tokio::test]
+async fn a_residents_notes_page_by_keyset_newest_first() {
+    let app = TestApp::spawn().await;
+    let world = World::seed(&app.db).await;
+    let manager = app.sign_in(world.a.email("manager")).await;
+    let su = world.a.service_users[1];
+    let other = world.a.service_users[2];
+    let mut created = Vec::new();
+    for hour in 1..=5 {
+        let note = app
+            .expect(
+                201,
+                "POST",
+                &format!("/api/service-users/{su}/care-notes"),
+                &manager,
+                Some(&json!({"category": "other", "occurred_at": format!("2026-11-23T0{hour}:00:00Z"), "body": format!("Note {hour}.")})),
+            )
+            .await;
+        created.push(note["id"].as_str().expect("id").to_owned());
+    }
+    app.expect(
+        201,
+        "POST",
+        &format!("/api/service-users/{other}/care-notes"),
+        &manager,
+        Some(&json!({"category": "other", "occurred_at": "2026-11-23T03:30:00Z", "body": "Someone else."})),
+    )
+    .await;
+    let mut seen = Vec::new();
+    let mut before: Option<String> = None;
+    for _ in 0..4 {
+        let path = match &before {
+            Some(b) => format!("/api/care-notes?service_user_id={su}&limit=2&before={b}"),
+            None => format!("/api/care-notes?service_user_id={su}&limit=2"),
+        };
+        let page = app.expect(200, "GET", &path, &manager, None).await;
+        let items = page["items"].as_array().expect("items");
+        assert!(items.len() <= 2);
+        for item in items {
+            assert_eq!(item["service_user_id"], su.to_string());
+            seen.push(item["id"].as_str().expect("id").to_owned());
+        }
+        match items.last() {
+            Some(last) if !page["next"].is_null() => {
+                before = Some(last["id"].as_str().expect("id").to_owned());
+            }
+            _ => break,
+        }
+    }
+    created.reverse();
+    assert_eq!(seen, created, "newest first, each exactly once");
+}
