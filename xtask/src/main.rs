@@ -7,6 +7,8 @@
 //! under `target/thrive/` unless `DATABASE_URL` names an administrator connection to use.
 
 mod aayu;
+mod checkpoints;
+mod bench;
 mod postgres;
 mod tools;
 
@@ -20,7 +22,8 @@ use anyhow::{bail, Context, Result};
 use postgres::Cluster;
 
 const USAGE: &str = "usage: cargo xtask run | cargo xtask test [e2e [FILE.test.js…] | \
-                     rust [CARGO TEST ARGS…]] | cargo xtask fetch-model | cargo xtask bench-browser";
+                     rust [CARGO TEST ARGS…]] | cargo xtask fetch-model | cargo xtask bench-browser | \
+                     cargo xtask bench-api";
 
 /// What `cargo xtask test` runs: everything, only the browser tests (optionally some files), or
 /// only the native Rust tests with extra `cargo test` arguments (a package, a test, a filter).
@@ -37,6 +40,7 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("fetch-model") => aayu::fetch_model(),
         Some("bench-browser") => aayu::bench_browser(&args[1..]),
+        Some("bench-api") => bench::bench_api(&args[1..]),
         _ => bail!("{USAGE}"),
     }
 }
@@ -288,10 +292,21 @@ fn run() -> Result<()> {
     tools::ensure_for_run()?;
     step("Starting PostgreSQL");
     let cluster = database("run", 54329)?;
-    step("Building the API");
-    let api = build_api(false)?;
+    // A release build, as deployed (issue 13): the debug build is several times slower.
+    // THRIVE_API_DEBUG=1 serves the debug build instead, for a quicker edit-and-run loop.
+    let release = std::env::var_os("THRIVE_API_DEBUG").is_none_or(|v| v.is_empty() || v == "0");
+    step(if release {
+        "Building the API (release)"
+    } else {
+        "Building the API (debug, THRIVE_API_DEBUG)"
+    });
+    let api = build_api(release)?;
     step("Migrating and seeding the demo organisations");
     let logins = provision(&api, &cluster, "thrive", true)?;
+    step("Signing the audit chains (then every 5 minutes)");
+    checkpoints::checkpoint_once(&api, &cluster.admin_url, "thrive")?;
+    let audit_public_key = checkpoints::public_key(&api)?;
+    checkpoints::schedule(api.clone(), &cluster, "thrive");
     step("Building the web app");
     let dist = state_dir().join("dist");
     build_web(&dist)?;
@@ -330,7 +345,10 @@ fn run() -> Result<()> {
         }
     );
     println!("Press Ctrl-C to stop. PostgreSQL keeps running for a fast restart.\n");
+    let (_, checkpoint_dir) = checkpoints::paths();
     let mut server = serve_command(&api, &cluster, "thrive", &addr, &dist, &models)
+        .env("THRIVE_AUDIT_CHECKPOINTS", checkpoint_dir)
+        .env("THRIVE_AUDIT_PUBLIC_KEY", audit_public_key)
         .spawn()
         .context("starting thrive-api")?;
     let st = server.wait()?;

@@ -336,6 +336,24 @@ impl Cluster {
         Ok(())
     }
 
+    pub fn is_private(&self) -> bool {
+        self.private.is_some()
+    }
+
+    /// Restarts the private cluster (fast shutdown: sessions are ended, committed work kept);
+    /// `pg_ctl` reuses the options it was started with. Nothing for an external server.
+    pub fn restart_if_private(&self) -> Result<()> {
+        if let Some(pc) = &self.private {
+            status(
+                pc.cmd("pg_ctl")
+                    .args(["restart", "-w", "-t", "60", "-m", "fast", "-D"])
+                    .arg(&pc.data)
+                    .stdout(std::process::Stdio::null()),
+            )?;
+        }
+        Ok(())
+    }
+
     pub fn stop_if_private(&self) -> Result<()> {
         if let Some(pc) = &self.private {
             status(

@@ -25,10 +25,19 @@ pub struct Config {
     pub models_dir: Option<PathBuf>,
     /// The Range size the browser downloads models in (`THRIVE_MODEL_CHUNK_BYTES`).
     pub model_chunk_bytes: u64,
+    /// The signed audit checkpoints' directory (`THRIVE_AUDIT_CHECKPOINTS`): the receipts the
+    /// API serves and the hashes its verification checks. Written by `thrive-api
+    /// audit-checkpoint`, never by the API.
+    pub audit_checkpoints: Option<PathBuf>,
+    /// The checkpoints' trusted Ed25519 public key, hex (`THRIVE_AUDIT_PUBLIC_KEY`).
+    pub audit_public_key: Option<String>,
     /// The address browsers use (`THRIVE_PUBLIC_URL`, e.g. `https://thrive.example.org`): its
     /// host is the passkeys' relying party. Default for a loopback `THRIVE_ADDR`:
     /// `http://localhost:PORT`; otherwise none, and passkeys are off.
     pub public_url: Option<String>,
+    /// Where `/metrics` (Prometheus) is served (`THRIVE_METRICS_ADDR`); unset, nowhere. Keep
+    /// it on a private address: it is not on the public listener.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Session and sign-in limits. Defaults are the security policy; tests shorten nothing.
@@ -120,6 +129,14 @@ impl Config {
                     format!("THRIVE_MODEL_CHUNK_BYTES `{v}` is not a positive number")
                 })?,
                 Err(_) => crate::model_files::DEFAULT_CHUNK_BYTES,
+            },
+            audit_checkpoints: std::env::var_os("THRIVE_AUDIT_CHECKPOINTS").map(PathBuf::from),
+            audit_public_key: std::env::var("THRIVE_AUDIT_PUBLIC_KEY").ok(),
+            metrics_addr: match std::env::var("THRIVE_METRICS_ADDR") {
+                Ok(v) if !v.is_empty() => Some(v.parse().with_context(|| {
+                    format!("THRIVE_METRICS_ADDR `{v}` is not a socket address")
+                })?),
+                _ => None,
             },
         })
     }

@@ -26,6 +26,8 @@ use zip::{CompressionMethod, ZipWriter};
 /// is not part of one), and columns never exported.
 #[derive(Debug, Clone, Copy)]
 pub struct Table {
+    /// The schema: `public`, or `audit` for the audit trail.
+    pub schema: &'static str,
     pub name: &'static str,
     pub order_by: &'static str,
     pub service_user_column: Option<&'static str>,
@@ -38,6 +40,7 @@ const fn table(
     service_user_column: Option<&'static str>,
 ) -> Table {
     Table {
+        schema: "public",
         name,
         order_by,
         service_user_column,
@@ -94,7 +97,10 @@ pub const TABLES: &[Table] = &[
     ),
     // The bytes go into the zip as files/<id>.<ext>; the sheet lists them.
     table("files", "created_at, id", Some("service_user_id")).excluding(&["content"]),
-    table("audit_log", "seq", Some("service_user_id")),
+    Table {
+        schema: "audit",
+        ..table("audit_log", "seq", Some("service_user_id"))
+    },
 ];
 
 /// Tables under RLS that are deliberately not exported, and why.
@@ -491,8 +497,9 @@ impl From<ExportError> for io::Error {
 async fn columns(conn: &mut PgConnection, table: &Table) -> Result<Vec<String>, sqlx::Error> {
     let all: Vec<String> = sqlx::query_scalar(
         "select column_name::text from information_schema.columns
-          where table_schema = 'public' and table_name = $1 order by ordinal_position",
+          where table_schema = $1 and table_name = $2 order by ordinal_position",
     )
+    .bind(table.schema)
     .bind(table.name)
     .fetch_all(conn)
     .await?;
@@ -560,7 +567,8 @@ pub async fn write(
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "select array[{select}]::text[] from {} t{filter} order by {}",
+            "select array[{select}]::text[] from {}.{} t{filter} order by {}",
+            quote_ident(table.schema),
             quote_ident(table.name),
             table.order_by
         );

@@ -1,6 +1,8 @@
 //! Thrive's JSON API: authentication and sessions, thin handlers over PostgreSQL where Row
 //! Level Security does the isolating, the SPA served with strict security headers.
 
+pub mod audit_chain;
+pub mod checkpoints;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -9,6 +11,7 @@ pub mod export;
 pub mod http;
 pub mod images;
 pub mod limits;
+pub mod metrics;
 pub mod model_files;
 pub mod passwords;
 pub mod startup;

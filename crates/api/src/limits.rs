@@ -32,6 +32,8 @@ const BUSY_RETRY: Duration = Duration::from_secs(1);
 pub struct BoundedPool {
     admitted: Arc<Semaphore>,
     running: Arc<Semaphore>,
+    workers: usize,
+    capacity: usize,
 }
 
 /// A place in a [`BoundedPool`]: taken before any work starts, so a refusal costs nothing.
@@ -46,7 +48,20 @@ impl BoundedPool {
         BoundedPool {
             admitted: Arc::new(Semaphore::new(workers + queue)),
             running: Arc::new(Semaphore::new(workers)),
+            workers,
+            capacity: workers + queue,
         }
+    }
+
+    /// Jobs running now, and jobs admitted but waiting for a worker (for the metrics).
+    pub fn load(&self) -> (usize, usize) {
+        let running = self
+            .workers
+            .saturating_sub(self.running.available_permits());
+        let admitted = self
+            .capacity
+            .saturating_sub(self.admitted.available_permits());
+        (running, admitted.saturating_sub(running))
     }
 
     /// A place, or 429 when the workers and the queue are all taken.

@@ -3,6 +3,8 @@
 use anyhow::{bail, Context, Result};
 use secrecy::SecretString;
 use sqlx::Connection;
+use std::path::PathBuf;
+use thrive_api::checkpoints::{self, CheckpointKey, CheckpointStore, DirectoryStore, Outcome};
 use thrive_api::config::Config;
 use thrive_api::db::{seed, setup};
 use thrive_api::startup::Application;
@@ -15,8 +17,17 @@ const USAGE: &str = "usage:
   thrive-api provision --admin-url URL --database NAME [--seed-demo]
       env: THRIVE_OWNER_PASSWORD, THRIVE_APP_PASSWORD, THRIVE_AUTH_PASSWORD, THRIVE_DEMO_PASSWORD (with --seed-demo)
       Creates the roles and the database if missing and applies migrations as thrive_owner.
-  thrive-api verify-audit --admin-url URL --database NAME
-      Recomputes every organisation's audit hash chain; exits 1 naming the first broken entry.
+  thrive-api verify-audit --admin-url URL --database NAME [--checkpoints DIR] [--key FILE | --public-key HEX]
+      env: THRIVE_AUDIT_CHECKPOINTS, THRIVE_AUDIT_KEY
+      Recomputes every organisation's audit hash chain in Rust from the rows and checks it
+      against the signed checkpoints; exits 1 naming the first entry that no longer matches.
+  thrive-api audit-checkpoint --admin-url URL --database NAME [--checkpoints DIR] [--key FILE]
+      env: THRIVE_AUDIT_CHECKPOINTS, THRIVE_AUDIT_KEY
+      Verifies each organisation's chain since its last checkpoint and appends a new one, its
+      head signed with the Ed25519 key in FILE (created 0600 if missing), to DIR.
+  thrive-api audit-public-key --key FILE
+      Prints the checkpoint key's public half (hex), for THRIVE_AUDIT_PUBLIC_KEY.
+  serve also reads THRIVE_AUDIT_CHECKPOINTS and THRIVE_AUDIT_PUBLIC_KEY (receipts, verification).
   thrive-api purge-closed --admin-url URL --database NAME [--dry-run]
       Deletes every organisation whose closure was requested and whose retention period has
       ended, leaving a tombstone in purged_organizations; --dry-run only lists them.";
@@ -40,6 +51,17 @@ async fn main() -> Result<()> {
         }
         Some("provision") => provision(&args[1..]).await,
         Some("verify-audit") => verify_audit(&args[1..]).await,
+        Some("audit-checkpoint") => audit_checkpoint(&args[1..]).await,
+        Some("audit-public-key") => {
+            let opts = checkpoint_args(&args[1..]);
+            let key = CheckpointKey::load_or_create(
+                &opts
+                    .key
+                    .context("--key FILE (or THRIVE_AUDIT_KEY) is required")?,
+            )?;
+            println!("{}", hex::encode(key.verifying_key().as_bytes()));
+            Ok(())
+        }
         Some("purge-closed") => purge_closed(&args[1..]).await,
         Some("--help" | "-h" | "help") => {
             println!("{USAGE}");
@@ -99,31 +121,117 @@ async fn purge_closed(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Runs `app.audit_verify` for every organisation from an administrator connection (which sees
-/// every organisation's entries), and reports each chain.
-async fn verify_audit(args: &[String]) -> Result<()> {
-    let (admin_url, database) = admin_args(args, None)?;
+/// The checkpoint options (`--checkpoints`, `--key`, `--public-key`, with environment
+/// fallbacks), taken out of `args`; the rest are returned for [`admin_args`].
+struct CheckpointArgs {
+    store: Option<PathBuf>,
+    key: Option<PathBuf>,
+    public_key: Option<String>,
+    rest: Vec<String>,
+}
+
+fn checkpoint_args(args: &[String]) -> CheckpointArgs {
+    let mut out = CheckpointArgs {
+        store: std::env::var_os("THRIVE_AUDIT_CHECKPOINTS").map(PathBuf::from),
+        key: std::env::var_os("THRIVE_AUDIT_KEY").map(PathBuf::from),
+        public_key: None,
+        rest: Vec::new(),
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--checkpoints" => out.store = it.next().map(PathBuf::from),
+            "--key" => out.key = it.next().map(PathBuf::from),
+            "--public-key" => out.public_key = it.next().cloned(),
+            _ => out.rest.push(arg.clone()),
+        }
+    }
+    out
+}
+
+/// An administrator connection to the Thrive database.
+async fn admin_connection(admin_url: &str, database: &str) -> Result<sqlx::PgConnection> {
     let options: sqlx::postgres::PgConnectOptions = admin_url.parse()?;
-    let mut conn = sqlx::PgConnection::connect_with(&options.database(&database)).await?;
-    type Chain = (uuid::Uuid, String, i64, Option<i64>, Option<String>);
-    let rows: Vec<Chain> = sqlx::query_as(
-        "select o.id, o.name, v.entries, v.first_broken_seq, v.problem
-           from organizations o cross join lateral app.audit_verify(o.id) v order by o.name",
+    Ok(sqlx::PgConnection::connect_with(&options.database(database)).await?)
+}
+
+/// Recomputes every organisation's chain in Rust from the rows (an administrator connection
+/// sees every organisation's entries; it only reads the audit tables, with a pinned search
+/// path, and runs no function a database login defined) and checks it against the signed
+/// checkpoints.
+async fn verify_audit(args: &[String]) -> Result<()> {
+    let opts = checkpoint_args(args);
+    let (admin_url, database) = admin_args(&opts.rest, None)?;
+    let store = opts.store.map(DirectoryStore::new);
+    let trusted = match (&opts.public_key, &opts.key) {
+        (Some(hex), _) => Some(checkpoints::parse_public_key(hex)?),
+        (None, Some(path)) => Some(CheckpointKey::load_or_create(path)?.verifying_key()),
+        (None, None) => None,
+    };
+    if store.is_some() && trusted.is_none() {
+        bail!("checking checkpoints needs the trusted key: --key FILE or --public-key HEX");
+    }
+    let mut conn = admin_connection(&admin_url, &database).await?;
+    let results = checkpoints::verify_all(
+        &mut conn,
+        store.as_ref().map(|s| s as &dyn CheckpointStore),
+        trusted.as_ref(),
     )
-    .fetch_all(&mut conn)
     .await?;
     let mut broken = 0;
-    for (id, name, entries, first, problem) in rows {
-        match (first, problem) {
+    for (org, v) in results {
+        match (v.first_broken_seq, v.problem) {
             (Some(seq), Some(problem)) => {
                 broken += 1;
-                println!("BROKEN\t{id}\t{name}\tfirst broken entry {seq}: {problem}");
+                println!("BROKEN\t{org}\tfirst broken entry {seq}: {problem}");
             }
-            _ => println!("ok\t{id}\t{name}\t{entries} entries"),
+            (None, Some(problem)) => {
+                broken += 1;
+                println!("BROKEN\t{org}\t{problem}");
+            }
+            _ => println!("ok\t{org}\t{} entries", v.entries),
         }
     }
     if broken > 0 {
         bail!("{broken} audit chain(s) broken");
+    }
+    Ok(())
+}
+
+/// Signs every organisation's chain head after verifying it since its last checkpoint.
+async fn audit_checkpoint(args: &[String]) -> Result<()> {
+    let opts = checkpoint_args(args);
+    let (admin_url, database) = admin_args(&opts.rest, None)?;
+    let store = DirectoryStore::new(
+        opts.store
+            .context("--checkpoints DIR (or THRIVE_AUDIT_CHECKPOINTS) is required")?,
+    );
+    let key = CheckpointKey::load_or_create(
+        &opts
+            .key
+            .context("--key FILE (or THRIVE_AUDIT_KEY) is required")?,
+    )?;
+    let mut conn = admin_connection(&admin_url, &database).await?;
+    let results =
+        checkpoints::checkpoint_all(&mut conn, &store, &key, time::OffsetDateTime::now_utc())
+            .await?;
+    let mut broken = 0;
+    for (org, outcome) in results {
+        match outcome {
+            Outcome::Signed { seq } => println!("signed\t{org}\tentry {seq}"),
+            Outcome::Unchanged { seq } => println!("unchanged\t{org}\tentry {seq}"),
+            Outcome::Broken(v) => {
+                broken += 1;
+                println!(
+                    "BROKEN\t{org}\tfirst broken entry {}: {}",
+                    v.first_broken_seq.unwrap_or_default(),
+                    v.problem.unwrap_or_default()
+                );
+            }
+        }
+    }
+    if broken > 0 {
+        bail!("{broken} audit chain(s) broken: not signed");
     }
     Ok(())
 }

@@ -27,6 +27,8 @@ pub struct AppState {
     pub static_dir: Option<PathBuf>,
     /// Aayu's model files (`THRIVE_MODELS_DIR`).
     pub models: ModelStore,
+    /// The signed audit checkpoints, read-only (receipts and verification).
+    pub audit: crate::checkpoints::AuditAnchor,
     /// The WebAuthn relying party for passkeys (`THRIVE_PUBLIC_URL`); none: no passkeys.
     pub passkeys: Option<Arc<webauthn_rs::Webauthn>>,
 }
@@ -36,6 +38,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    /// `/metrics`, on its own listener when configured.
+    metrics: Option<TcpListener>,
 }
 
 impl Application {
@@ -44,12 +48,14 @@ impl Application {
             config.database_url.expose_secret(),
             config.db_pool_size,
             config.db_acquire_timeout,
+            db::APP_IDLE_IN_TRANSACTION,
         )
         .context("DATABASE_URL is not a valid PostgreSQL URL")?;
         let auth_pool = db::connect_lazy(
             config.auth_database_url.expose_secret(),
             config.db_pool_size,
             config.db_acquire_timeout,
+            db::AUTH_IDLE_IN_TRANSACTION,
         )
         .context("THRIVE_AUTH_DATABASE_URL is not a valid PostgreSQL URL")?;
         let state = AppState {
@@ -60,6 +66,18 @@ impl Application {
             auth: config.auth.clone(),
             static_dir: config.static_dir.clone(),
             models: ModelStore::new(config.models_dir.clone(), config.model_chunk_bytes),
+            audit: crate::checkpoints::AuditAnchor {
+                store: config.audit_checkpoints.clone().map(|dir| {
+                    Arc::new(crate::checkpoints::DirectoryStore::new(dir))
+                        as Arc<dyn crate::checkpoints::CheckpointStore>
+                }),
+                public_key: config
+                    .audit_public_key
+                    .as_deref()
+                    .map(crate::checkpoints::parse_public_key)
+                    .transpose()
+                    .context("THRIVE_AUDIT_PUBLIC_KEY")?,
+            },
             passkeys: match &config.public_url {
                 Some(url) => Some(Arc::new(http::passkeys::relying_party(url).with_context(
                     || format!("THRIVE_PUBLIC_URL `{url}` cannot be a WebAuthn relying party"),
@@ -70,7 +88,17 @@ impl Application {
                 }
             },
         };
-        Self::with_state(config.addr, state).await
+        let mut app = Self::with_state(config.addr, state).await?;
+        if let Some(addr) = config.metrics_addr {
+            // Recording starts now, before the first request.
+            let _ = crate::metrics::handle();
+            app.metrics = Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the metrics address {addr}"))?,
+            );
+        }
+        Ok(app)
     }
 
     pub async fn with_state(addr: std::net::SocketAddr, state: AppState) -> Result<Self> {
@@ -89,6 +117,7 @@ impl Application {
             listener,
             router,
             state,
+            metrics: None,
         })
     }
 
@@ -103,6 +132,15 @@ impl Application {
     pub async fn run_until_stopped(self) -> Result<()> {
         tokio::spawn(prune_periodically(self.state.clone()));
         tokio::spawn(scan_models(self.state.models.clone()));
+        if let Some(listener) = self.metrics {
+            tracing::info!(addr = ?listener.local_addr().ok(), "metrics at /metrics");
+            let metrics = crate::metrics::router(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, metrics).await {
+                    tracing::warn!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         // The peer address reaches the sign-in rate limits as ConnectInfo.
         axum::serve(
             self.listener,

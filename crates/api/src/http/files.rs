@@ -174,6 +174,20 @@ async fn list_photos(
     .bind(mark)
     .fetch_all(&mut *tx)
     .await?;
+    let touched: Vec<Uuid> =
+        sqlx::query_scalar("select service_user_id from body_map_marks where id = $1")
+            .bind(mark)
+            .fetch_all(&mut *tx)
+            .await?;
+    records::audit_read(
+        &mut tx,
+        Permission::BodyMapPhotosView,
+        "files",
+        &touched,
+        Some(mark),
+        serde_json::json!({"body_map_mark_id": mark}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(files))
 }
@@ -202,24 +216,30 @@ async fn download(
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
     let mut tx = caller.begin(&state).await?;
-    let row: Option<(String, String, Vec<u8>)> =
-        sqlx::query_as("select purpose, content_type, content from files where id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let (purpose, content_type, bytes) = row.ok_or(ApiError::NotFound)?;
-    match purpose.as_str() {
-        "body_map_photo" => {
-            caller
-                .require(&mut tx, Permission::BodyMapPhotosView)
-                .await?
-        }
-        "service_user_photo" => {
-            caller
-                .require(&mut tx, Permission::ServiceUsersView)
-                .await?
-        }
-        _ => {}
+    let row: Option<(String, String, Vec<u8>, Option<Uuid>)> = sqlx::query_as(
+        "select purpose, content_type, content, service_user_id from files where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (purpose, content_type, bytes, service_user) = row.ok_or(ApiError::NotFound)?;
+    let viewed = match purpose.as_str() {
+        "body_map_photo" => Some(Permission::BodyMapPhotosView),
+        "service_user_photo" => Some(Permission::ServiceUsersView),
+        _ => None,
+    };
+    if let Some(action) = viewed {
+        caller.require(&mut tx, action).await?;
+        let touched: Vec<Uuid> = service_user.into_iter().collect();
+        records::audit_read(
+            &mut tx,
+            action,
+            "files",
+            &touched,
+            Some(id),
+            serde_json::Value::Null,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(image_response(content_type, bytes))
@@ -349,7 +369,16 @@ async fn profile_photo(
     .bind(service_user)
     .fetch_optional(&mut *tx)
     .await?;
-    tx.commit().await?;
     let (content_type, bytes) = row.ok_or(ApiError::NotFound)?;
+    records::audit_read(
+        &mut tx,
+        Permission::ServiceUsersView,
+        "files",
+        &[service_user],
+        None,
+        serde_json::json!({"profile_photo": service_user}),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(image_response(content_type, bytes))
 }

@@ -118,7 +118,8 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
             files::upload_routes()
                 .router
                 .layer(RequestBodyLimitLayer::new(files::UPLOAD_BODY_LIMIT)),
-        );
+        )
+        .route_layer(middleware::from_fn(crate::metrics::track));
     let router = Router::new().nest("/api", api.with_state(state));
     let router = match static_dir {
         // Unknown paths outside /api get index.html so the SPA's own routes survive a reload.
@@ -133,7 +134,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     router.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-            .layer(TraceLayer::new_for_http())
+            .layer(TraceLayer::new_for_http().make_span_with(crate::telemetry::request_span))
             .layer(PropagateRequestIdLayer::new(request_id))
             .layer(middleware::from_fn(headers::security_headers))
             .layer(middleware::from_fn(render_errors))

@@ -221,6 +221,34 @@ pub struct TestApp {
     pub db: TestDb,
     pub clock: ManualClock,
     pub http: reqwest::Client,
+    /// This app's audit checkpoint directory: `key` (the signing key) and `store`.
+    pub checkpoints: std::path::PathBuf,
+}
+
+impl TestApp {
+    /// Runs the checkpointer (`thrive-api audit-checkpoint`) over this app's database.
+    pub async fn audit_checkpoint(&self) -> Vec<(Uuid, thrive_api::checkpoints::Outcome)> {
+        let key =
+            thrive_api::checkpoints::CheckpointKey::load_or_create(&self.checkpoints.join("key"))
+                .expect("key");
+        let store = thrive_api::checkpoints::DirectoryStore::new(self.checkpoints.join("store"));
+        let mut conn = self.db.admin_conn().await;
+        thrive_api::checkpoints::checkpoint_all(&mut conn, &store, &key, OffsetDateTime::now_utc())
+            .await
+            .expect("checkpoint")
+    }
+
+    /// `thrive-api verify-audit` over this app's database, against its checkpoints.
+    pub async fn verify_audit(&self) -> Vec<(Uuid, thrive_api::audit_chain::Verification)> {
+        let key =
+            thrive_api::checkpoints::CheckpointKey::load_or_create(&self.checkpoints.join("key"))
+                .expect("key");
+        let store = thrive_api::checkpoints::DirectoryStore::new(self.checkpoints.join("store"));
+        let mut conn = self.db.admin_conn().await;
+        thrive_api::checkpoints::verify_all(&mut conn, Some(&store), Some(&key.verifying_key()))
+            .await
+            .expect("verify")
+    }
 }
 
 pub fn pkce_pair() -> (String, String) {
@@ -283,6 +311,12 @@ impl TestApp {
     ) -> TestApp {
         let db = TestDb::new().await;
         let clock = ManualClock::new(OffsetDateTime::now_utc());
+        // This app's signed audit checkpoints: a directory of its own and a fresh key.
+        let checkpoints =
+            std::env::temp_dir().join(format!("thrive-checkpoints-{}", Uuid::new_v4().simple()));
+        let checkpoint_key =
+            thrive_api::checkpoints::CheckpointKey::load_or_create(&checkpoints.join("key"))
+                .expect("checkpoint key");
         let state = AppState {
             pool: db.app.clone(),
             auth_pool: db.auth.clone(),
@@ -291,6 +325,12 @@ impl TestApp {
             auth,
             static_dir,
             models,
+            audit: thrive_api::checkpoints::AuditAnchor {
+                store: Some(Arc::new(thrive_api::checkpoints::DirectoryStore::new(
+                    checkpoints.join("store"),
+                ))),
+                public_key: Some(checkpoint_key.verifying_key()),
+            },
             passkeys: Some(Arc::new(
                 thrive_api::http::passkeys::relying_party("http://localhost")
                     .expect("relying party"),
@@ -311,6 +351,7 @@ impl TestApp {
             db,
             clock,
             http,
+            checkpoints,
         }
     }
 

@@ -3,20 +3,25 @@
 //! Run them with `cargo xtask test`, which starts the cluster and sets THRIVE_TEST_*.
 
 mod account;
+mod audit_trail;
 mod auth;
 mod catalogue;
 mod exports;
 mod files;
 mod headers;
 mod helpers;
+mod immutability;
 mod ladder_attacks;
 mod matrix;
 mod mfa;
 mod models;
+mod observability;
 mod openapi;
+mod read_audit;
 mod passkeys;
 mod records;
 mod request_attacks;
 mod rls;
 mod service_users;
 mod sign_in_attacks;
+mod wedge;

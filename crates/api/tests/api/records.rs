@@ -533,10 +533,10 @@ async fn the_audit_trail_is_append_only_for_the_app_role_and_the_owner() {
     let world = World::seed(&app.db).await;
     // As the app role with a real administrator's identity.
     for stmt in [
-        "update audit_log set action = 'x'",
-        "delete from audit_log",
-        "truncate audit_log",
-        "insert into audit_log select * from audit_log limit 1",
+        "update audit.audit_log set action = 'x'",
+        "delete from audit.audit_log",
+        "truncate audit.audit_log",
+        "insert into audit.audit_log select * from audit.audit_log limit 1",
     ] {
         let mut tx =
             as_app_with(&app.db.app, Some(world.a.user("admin")), Some(world.a.id())).await;
@@ -547,25 +547,29 @@ async fn the_audit_trail_is_append_only_for_the_app_role_and_the_owner() {
             "{stmt}: {err}"
         );
     }
-    // The owner holds every privilege on the table: RLS (forced) hides the rows from its UPDATE
-    // and DELETE, and the trigger refuses TRUNCATE.
-    for stmt in ["update audit_log set action = 'x'", "delete from audit_log"] {
-        match sqlx::query(stmt).execute(&app.db.owner).await {
-            Ok(done) => assert_eq!(done.rows_affected(), 0, "{stmt}"),
-            Err(err) => assert!(err.to_string().contains("append-only"), "{stmt}: {err}"),
-        }
+    // The migration login owns nothing of the trail (thrive_audit does): no privilege at all.
+    for stmt in [
+        "update audit.audit_log set action = 'x'",
+        "delete from audit.audit_log",
+        "truncate audit.audit_log",
+        "insert into audit.audit_log select * from audit.audit_log limit 1",
+    ] {
+        let err = sqlx::query(stmt)
+            .execute(&app.db.owner)
+            .await
+            .expect_err(stmt);
+        assert_eq!(
+            err.as_database_error().and_then(|e| e.code()).as_deref(),
+            Some("42501"),
+            "{stmt}: {err}"
+        );
     }
-    let err = sqlx::query("truncate audit_log")
-        .execute(&app.db.owner)
-        .await
-        .expect_err("truncate");
-    assert!(err.to_string().contains("append-only"), "{err}");
     // Even a superuser, who bypasses RLS, is refused by the triggers (it would have to disable
     // them first; the hash chain then shows the edit, see the next test).
     for stmt in [
-        "update audit_log set action = 'x'",
-        "delete from audit_log",
-        "truncate audit_log",
+        "update audit.audit_log set action = 'x'",
+        "delete from audit.audit_log",
+        "truncate audit.audit_log",
     ] {
         let err = sqlx::query(stmt)
             .execute(&app.db.admin)
@@ -573,7 +577,7 @@ async fn the_audit_trail_is_append_only_for_the_app_role_and_the_owner() {
             .expect_err(stmt);
         assert!(err.to_string().contains("append-only"), "{stmt}: {err}");
     }
-    let entries: i64 = sqlx::query_scalar("select count(*) from audit_log")
+    let entries: i64 = sqlx::query_scalar("select count(*) from audit.audit_log")
         .fetch_one(&app.db.admin)
         .await
         .expect("count");
@@ -593,16 +597,16 @@ async fn chain_verification_catches_a_direct_edit_by_a_superuser_and_names_the_e
 
     // A superuser edits one entry's changes directly, triggers disabled.
     let mut conn = app.db.admin_conn().await;
-    sqlx::raw_sql("alter table audit_log disable trigger audit_log_append_only")
+    sqlx::raw_sql("alter table audit.audit_log disable trigger audit_log_append_only")
         .execute(&mut *conn)
         .await
         .expect("disable");
-    sqlx::query("update audit_log set changes = '{\"body\": {\"new\": \"nothing happened\"}}' where organization_id = $1 and seq = 42")
+    sqlx::query("update audit.audit_log set changes = '{\"body\": {\"new\": \"nothing happened\"}}' where organization_id = $1 and seq = 42")
         .bind(world.a.id())
         .execute(&mut *conn)
         .await
         .expect("tamper");
-    sqlx::raw_sql("alter table audit_log enable trigger audit_log_append_only")
+    sqlx::raw_sql("alter table audit.audit_log enable trigger audit_log_append_only")
         .execute(&mut *conn)
         .await
         .expect("enable");
@@ -814,4 +818,59 @@ async fn the_last_member_able_to_manage_roles_cannot_lose_that_ability_and_held_
     .await;
     app.expect(403, "GET", "/api/care-notes", &carer, None)
         .await;
+}
+
+/// Keyset pages: one service user's notes in pages of two, newest first, each page continuing
+/// after the last of the one before, and never another resident's note.
+#[tokio::test]
+async fn a_residents_notes_page_by_keyset_newest_first() {
+    let app = TestApp::spawn().await;
+    let world = World::seed(&app.db).await;
+    let manager = app.sign_in(world.a.email("manager")).await;
+    let su = world.a.service_users[1];
+    let other = world.a.service_users[2];
+    let mut created = Vec::new();
+    for hour in 1..=5 {
+        let note = app
+            .expect(
+                201,
+                "POST",
+                &format!("/api/service-users/{su}/care-notes"),
+                &manager,
+                Some(&json!({"category": "other", "occurred_at": format!("2026-11-23T0{hour}:00:00Z"), "body": format!("Note {hour}.")})),
+            )
+            .await;
+        created.push(note["id"].as_str().expect("id").to_owned());
+    }
+    app.expect(
+        201,
+        "POST",
+        &format!("/api/service-users/{other}/care-notes"),
+        &manager,
+        Some(&json!({"category": "other", "occurred_at": "2026-11-23T03:30:00Z", "body": "Someone else."})),
+    )
+    .await;
+    let mut seen = Vec::new();
+    let mut before: Option<String> = None;
+    for _ in 0..4 {
+        let path = match &before {
+            Some(b) => format!("/api/care-notes?service_user_id={su}&limit=2&before={b}"),
+            None => format!("/api/care-notes?service_user_id={su}&limit=2"),
+        };
+        let page = app.expect(200, "GET", &path, &manager, None).await;
+        let items = page["items"].as_array().expect("items");
+        assert!(items.len() <= 2);
+        for item in items {
+            assert_eq!(item["service_user_id"], su.to_string());
+            seen.push(item["id"].as_str().expect("id").to_owned());
+        }
+        match items.last() {
+            Some(last) if !page["next"].is_null() => {
+                before = Some(last["id"].as_str().expect("id").to_owned());
+            }
+            _ => break,
+        }
+    }
+    created.reverse();
+    assert_eq!(seen, created, "newest first, each exactly once");
 }
