@@ -225,7 +225,7 @@ async fn passkey_answer(app: &TestApp, token: &str, credential: &Value) -> reqwe
 
 async fn audited(app: &TestApp, what: &str, user: uuid::Uuid) -> i64 {
     sqlx::query_scalar(
-        "select count(*) from audit_log where table_name = 'second_factor'
+        "select count(*) from audit.audit_log where table_name = 'second_factor'
             and changes->'factor'->>'new' = $1 and actor_user_id = $2",
     )
     .bind(what)
