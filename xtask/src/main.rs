@@ -7,8 +7,8 @@
 //! under `target/thrive/` unless `DATABASE_URL` names an administrator connection to use.
 
 mod aayu;
-mod checkpoints;
 mod bench;
+mod checkpoints;
 mod postgres;
 mod tools;
 
