@@ -104,14 +104,16 @@ fn ensure_web_tools() -> Result<()> {
 
 pub fn ensure_for_run() -> Result<()> {
     if std::env::var_os("DATABASE_URL").is_none() {
-        ensure_apt(&["postgresql"])?;
+        // pgBackRest archives the private cluster's WAL (`cargo xtask backup`).
+        ensure_apt(&["postgresql", "pgbackrest"])?;
     }
     ensure_web_tools()
 }
 
 pub fn ensure_for_test() -> Result<()> {
     if std::env::var_os("DATABASE_URL").is_none() {
-        ensure_apt(&["postgresql"])?;
+        // pgBackRest: the restore drill.
+        ensure_apt(&["postgresql", "pgbackrest"])?;
     }
     let mut packages = vec!["chromium"];
     // Node.js may come from elsewhere than Debian; install Debian's only when there is none.

@@ -25,6 +25,13 @@ pub struct Config {
     pub models_dir: Option<PathBuf>,
     /// The Range size the browser downloads models in (`THRIVE_MODEL_CHUNK_BYTES`).
     pub model_chunk_bytes: u64,
+    /// HTTPS (`THRIVE_TLS_CERT` and `THRIVE_TLS_KEY`, PEM files); unset: plain HTTP.
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// With TLS, also listen here for plain HTTP and redirect it (`THRIVE_HTTP_REDIRECT_ADDR`).
+    pub redirect_addr: Option<SocketAddr>,
+    /// Without TLS: a TLS-terminating proxy is in front, so HSTS is sent
+    /// (`THRIVE_BEHIND_TLS_PROXY=1`).
+    pub behind_tls_proxy: bool,
 }
 
 /// Session and sign-in limits. Defaults are the security policy; tests shorten nothing.
@@ -92,7 +99,29 @@ impl Config {
                 .filter(|h| !h.is_empty()),
             ..AuthSettings::default()
         };
+        let flag = |name: &str| std::env::var(name).is_ok_and(|v| v == "1" || v == "true");
+        let tls = match (
+            std::env::var_os("THRIVE_TLS_CERT"),
+            std::env::var_os("THRIVE_TLS_KEY"),
+        ) {
+            (Some(cert), Some(key)) => Some(crate::tls::TlsSettings {
+                cert: cert.into(),
+                key: key.into(),
+                allow_tls12: flag("THRIVE_TLS_ALLOW_1_2"),
+            }),
+            (None, None) => None,
+            _ => anyhow::bail!("THRIVE_TLS_CERT and THRIVE_TLS_KEY go together"),
+        };
+        let redirect_addr = match std::env::var("THRIVE_HTTP_REDIRECT_ADDR") {
+            Ok(a) if !a.is_empty() => Some(a.parse().with_context(|| {
+                format!("THRIVE_HTTP_REDIRECT_ADDR `{a}` is not a socket address")
+            })?),
+            _ => None,
+        };
         Ok(Self {
+            tls,
+            redirect_addr,
+            behind_tls_proxy: flag("THRIVE_BEHIND_TLS_PROXY"),
             addr,
             database_url: database_url.into(),
             auth_database_url: auth_database_url.into(),

@@ -1,6 +1,7 @@
 //! Thrive's JSON API: authentication and sessions, thin handlers over PostgreSQL where Row
 //! Level Security does the isolating, the SPA served with strict security headers.
 
+pub mod at_rest;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -13,3 +14,4 @@ pub mod model_files;
 pub mod passwords;
 pub mod startup;
 pub mod telemetry;
+pub mod tls;

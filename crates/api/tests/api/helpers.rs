@@ -215,12 +215,23 @@ impl World {
     }
 }
 
+/// A key store of its own (fresh master key, fresh directory) for one test application.
+pub fn test_keys() -> Arc<thrive_api::at_rest::DirectoryKeys> {
+    use thrive_api::at_rest::DirectoryKeys;
+    let dir = std::env::temp_dir().join(format!("thrive-keys-{}", Uuid::new_v4()));
+    Arc::new(
+        DirectoryKeys::new(&DirectoryKeys::generate_master_key().into(), dir).expect("key store"),
+    )
+}
+
 /// The real application on 127.0.0.1:0 with a manual clock.
 pub struct TestApp {
     pub base: String,
     pub db: TestDb,
     pub clock: ManualClock,
     pub http: reqwest::Client,
+    /// The application's data keys (encryption at rest).
+    pub keys: Arc<thrive_api::at_rest::DirectoryKeys>,
 }
 
 pub fn pkce_pair() -> (String, String) {
@@ -283,6 +294,7 @@ impl TestApp {
     ) -> TestApp {
         let db = TestDb::new().await;
         let clock = ManualClock::new(OffsetDateTime::now_utc());
+        let keys = test_keys();
         let state = AppState {
             pool: db.app.clone(),
             auth_pool: db.auth.clone(),
@@ -291,6 +303,7 @@ impl TestApp {
             auth,
             static_dir,
             models,
+            keys: keys.clone(),
         };
         let router = thrive_api::http::app_with(state.clone(), extra);
         let app = Application::with_router("127.0.0.1:0".parse().expect("addr"), state, router)
@@ -307,6 +320,7 @@ impl TestApp {
             db,
             clock,
             http,
+            keys,
         }
     }
 

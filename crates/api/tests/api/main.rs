@@ -3,6 +3,7 @@
 //! Run them with `cargo xtask test`, which starts the cluster and sets THRIVE_TEST_*.
 
 mod account;
+mod at_rest;
 mod auth;
 mod catalogue;
 mod exports;
@@ -14,8 +15,10 @@ mod matrix;
 mod mfa;
 mod models;
 mod openapi;
+mod operations;
 mod records;
 mod request_attacks;
 mod rls;
 mod service_users;
 mod sign_in_attacks;
+mod tls;
