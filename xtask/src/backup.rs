@@ -205,7 +205,7 @@ fn restore_into(
         "--target-action=promote",
         "--archive-mode=off",
     ]))?;
-    let restored = Cluster::private(into, port, true, tls, None)?;
+    let restored = Cluster::private(into, port, false, tls, None)?;
     // Connections open once the restored state is consistent; wait for the promotion.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -314,10 +314,11 @@ pub fn drill(api: &Path, tls: &LocalTls) -> Result<()> {
             fs::remove_dir_all(d).with_context(|| format!("removing {}", d.display()))?;
         }
     }
+    // Configured as the run's cluster is: durable, archiving.
     let cluster = Cluster::private(
         &dir,
         crate::free_port()?,
-        true,
+        false,
         tls,
         Some(&dir.join("repo")),
     )?;
@@ -364,6 +365,13 @@ fn drill_steps(
     dir: &Path,
     restored_dir: &Path,
 ) -> Result<()> {
+    // The embedded cluster is durable (issue 10, finding 5).
+    for setting in ["fsync", "full_page_writes", "synchronous_commit"] {
+        let value = cluster.psql_on("postgres", &format!("show {setting}"))?;
+        if value != "on" {
+            bail!("the embedded cluster runs with {setting}={value}");
+        }
+    }
     crate::provision(api, cluster, "thrive", true)?;
     ensure_stanza(cluster, dir)?;
     let full = take_backup(cluster, dir, "full")?;
@@ -377,11 +385,13 @@ fn drill_steps(
     std::thread::sleep(Duration::from_millis(1100));
     db("insert into organizations (name) values ('Drill: written after the mark')")?;
     // Riverside is closed and purged after the mark: its data key is destroyed.
-    db("begin; set local session_replication_role = replica; \
+    db(
+        "begin; set local session_replication_role = replica; \
         update organizations o set closure_requested_at = now() - interval '31 days', \
                closure_requested_by = (select m.user_id from memberships m \
                                         where m.organization_id = o.id limit 1), \
-               purge_after = now() - interval '1 day' where o.name = 'Riverside Home Care'; commit")?;
+               purge_after = now() - interval '1 day' where o.name = 'Riverside Home Care'; commit",
+    )?;
     let purge = Command::new(api)
         .args(["purge-closed", "--database", "thrive"])
         .env("THRIVE_ADMIN_URL", &cluster.admin_url)

@@ -109,6 +109,7 @@ fn database(name: &str, port: u16, tls: &tls::LocalTls) -> Result<Cluster> {
             tls,
             Some(&backup::repository()),
         ),
+        // The test cluster is a throwaway: fsync off (see `Cluster::private`).
         _ => Cluster::private(&state_dir().join(name), port, true, tls, None),
     }
 }

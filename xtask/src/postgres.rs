@@ -179,7 +179,10 @@ impl PrivateCluster {
 }
 
 impl Cluster {
-    /// `fast_commit`: a test cluster, whose commits need not wait for the disk.
+    /// `throwaway`: the test cluster, rebuilt from nothing whenever it breaks, runs with
+    /// `fsync` off (its shutdown checkpoint after a test run took minutes with it on, on the
+    /// 2-core machine). Every other private cluster (the run's, the restore drill's, a restored
+    /// one) is durable: `fsync`, `full_page_writes` and `synchronous_commit` on.
     ///
     /// The cluster accepts TCP connections over TLS 1.3 only (`hostssl` lines and nothing
     /// else in pg_hba.conf), with `tls`'s server certificate; every URL it hands out verifies
@@ -189,7 +192,7 @@ impl Cluster {
     pub fn private(
         dir: &Path,
         port: u16,
-        fast_commit: bool,
+        throwaway: bool,
         tls: &LocalTls,
         archive: Option<&Path>,
     ) -> Result<Self> {
@@ -287,7 +290,13 @@ impl Cluster {
                     .arg(&hba),
             )?;
         }
-        let mut wanted = vec!["fsync=on", "ssl=on", "ssl_min_protocol_version=TLSv1.3"];
+        let fsync = if throwaway { "off" } else { "on" };
+        let fsync_option = format!("fsync={fsync}");
+        let mut wanted = vec![
+            fsync_option.as_str(),
+            "ssl=on",
+            "ssl_min_protocol_version=TLSv1.3",
+        ];
         let mut archiving = String::new();
         if let Some(repo) = archive {
             let conf = crate::backup::configure(dir, &pc.data, &sockets, port, repo, as_postgres)?;
@@ -319,14 +328,11 @@ impl Cluster {
             if as_postgres {
                 status(Command::new("chown").arg("postgres:postgres").arg(&log))?;
             }
-            // Durable: fsync and full-page writes on. A test cluster may lose its last commits
-            // in a crash (synchronous_commit off), never its consistency.
             let opts = format!(
                 "-p {port} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200 \
-                 -c fsync=on -c full_page_writes=on -c synchronous_commit={} -c shared_buffers=128MB \
+                 -c fsync={fsync} -c full_page_writes=on -c synchronous_commit={fsync} -c shared_buffers=128MB \
                  -c ssl=on -c ssl_cert_file={} -c ssl_key_file={} -c ssl_min_protocol_version=TLSv1.3{archiving}",
                 sockets.display(),
-                if fast_commit { "off" } else { "on" },
                 pg_cert.display(),
                 pg_key.display(),
             );
@@ -506,9 +512,10 @@ impl Cluster {
 
     pub fn stop_if_private(&self) -> Result<()> {
         if let Some(pc) = &self.private {
+            // A durable cluster's shutdown checkpoint can take a while on a busy disk.
             status(
                 pc.cmd("pg_ctl")
-                    .args(["stop", "-m", "fast", "-D"])
+                    .args(["stop", "-m", "fast", "-t", "300", "-D"])
                     .arg(&pc.data),
             )?;
         }
