@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const baseUrl = process.env.THRIVE_URL ?? 'http://127.0.0.1:8080';
+export const baseUrl = process.env.THRIVE_URL ?? 'https://localhost:8080';
 export const demoPassword = process.env.THRIVE_DEMO_PASSWORD;
 export const artifacts = process.env.THRIVE_ARTIFACTS ?? join(tmpdir(), 'thrive-e2e');
 
@@ -18,6 +18,10 @@ export const demoLogins = (process.env.THRIVE_DEMO_LOGINS ?? '')
     return { organization, role, email, name, assigned: assigned ? assigned.split(', ') : [] };
   });
 
+// The server's certificate comes from the run's local CA: Chromium trusts that one key
+// (its SPKI hash), so every other certificate error still fails the page.
+const trustKey = process.env.THRIVE_TLS_SPKI ? [`--ignore-certificate-errors-spki-list=${process.env.THRIVE_TLS_SPKI}`] : [];
+
 export async function launch() {
   const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'thrive-chromium-')), {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -26,6 +30,7 @@ export async function launch() {
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ...trustKey,
     ],
   });
   // A Rust panic's message carries the JS stack: keep enough of it to name the wasm function.

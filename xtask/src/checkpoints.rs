@@ -25,7 +25,10 @@ pub fn paths() -> (PathBuf, PathBuf) {
 fn command(api: &Path, admin_url: &str, database: &str, sub: &str) -> Command {
     let (key, store) = paths();
     let mut cmd = Command::new(api);
-    cmd.args([sub, "--admin-url", admin_url, "--database", database])
+    // The administrator URL carries a password: through the environment, never on the command
+    // line where `ps` shows it.
+    cmd.args([sub, "--database", database])
+        .env("THRIVE_ADMIN_URL", admin_url)
         .env("THRIVE_AUDIT_KEY", key)
         .env("THRIVE_AUDIT_CHECKPOINTS", store);
     cmd

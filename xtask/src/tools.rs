@@ -107,7 +107,8 @@ const BUILD_PACKAGES: [&str; 2] = ["libssl-dev", "pkg-config"];
 
 pub fn ensure_for_run() -> Result<()> {
     if std::env::var_os("DATABASE_URL").is_none() {
-        ensure_apt(&["postgresql"])?;
+        // pgBackRest archives the private cluster's WAL (`cargo xtask backup`).
+        ensure_apt(&["postgresql", "pgbackrest"])?;
     }
     ensure_apt(&BUILD_PACKAGES)?;
     ensure_web_tools()
@@ -115,7 +116,8 @@ pub fn ensure_for_run() -> Result<()> {
 
 pub fn ensure_for_test() -> Result<()> {
     if std::env::var_os("DATABASE_URL").is_none() {
-        ensure_apt(&["postgresql"])?;
+        // pgBackRest: the restore drill.
+        ensure_apt(&["postgresql", "pgbackrest"])?;
     }
     let mut packages = vec!["chromium"];
     packages.extend(BUILD_PACKAGES);

@@ -1,6 +1,7 @@
 //! Thrive's JSON API: authentication and sessions, thin handlers over PostgreSQL where Row
 //! Level Security does the isolating, the SPA served with strict security headers.
 
+pub mod at_rest;
 pub mod audit_chain;
 pub mod checkpoints;
 pub mod clock;
@@ -16,3 +17,4 @@ pub mod model_files;
 pub mod passwords;
 pub mod startup;
 pub mod telemetry;
+pub mod tls;

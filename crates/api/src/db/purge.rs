@@ -162,3 +162,22 @@ pub async fn purge_due(
     }
     Ok(purged)
 }
+
+/// Destroys the data key of every purged organisation (the tombstones) that still has one;
+/// returns how many were destroyed. Idempotent: run after every purge.
+pub async fn destroy_purged_keys(
+    conn: &mut PgConnection,
+    keys: &dyn crate::at_rest::KeyProvider,
+) -> anyhow::Result<usize> {
+    let purged: Vec<Uuid> = sqlx::query_scalar("select id from purged_organizations")
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut destroyed = 0;
+    for org in purged {
+        if keys.existing_key(org).is_ok_and(|k| k.is_some()) {
+            destroyed += 1;
+        }
+        keys.destroy(org)?;
+    }
+    Ok(destroyed)
+}

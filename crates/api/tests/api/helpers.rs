@@ -215,12 +215,23 @@ impl World {
     }
 }
 
+/// A key store of its own (fresh master key, fresh directory) for one test application.
+pub fn test_keys() -> Arc<thrive_api::at_rest::DirectoryKeys> {
+    use thrive_api::at_rest::DirectoryKeys;
+    let dir = std::env::temp_dir().join(format!("thrive-keys-{}", Uuid::new_v4()));
+    Arc::new(
+        DirectoryKeys::new(&DirectoryKeys::generate_master_key().into(), dir).expect("key store"),
+    )
+}
+
 /// The real application on 127.0.0.1:0 with a manual clock.
 pub struct TestApp {
     pub base: String,
     pub db: TestDb,
     pub clock: ManualClock,
     pub http: reqwest::Client,
+    /// The application's data keys (encryption at rest).
+    pub keys: Arc<thrive_api::at_rest::DirectoryKeys>,
     /// This app's audit checkpoint directory: `key` (the signing key) and `store`.
     pub checkpoints: std::path::PathBuf,
 }
@@ -317,6 +328,7 @@ impl TestApp {
         let checkpoint_key =
             thrive_api::checkpoints::CheckpointKey::load_or_create(&checkpoints.join("key"))
                 .expect("checkpoint key");
+        let keys = test_keys();
         let state = AppState {
             pool: db.app.clone(),
             auth_pool: db.auth.clone(),
@@ -335,6 +347,7 @@ impl TestApp {
                 thrive_api::http::passkeys::relying_party("http://localhost")
                     .expect("relying party"),
             )),
+            keys: keys.clone(),
         };
         let router = thrive_api::http::app_with(state.clone(), extra);
         let app = Application::with_router("127.0.0.1:0".parse().expect("addr"), state, router)
@@ -352,6 +365,7 @@ impl TestApp {
             clock,
             http,
             checkpoints,
+            keys,
         }
     }
 

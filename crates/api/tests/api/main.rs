@@ -3,6 +3,7 @@
 //! Run them with `cargo xtask test`, which starts the cluster and sets THRIVE_TEST_*.
 
 mod account;
+mod at_rest;
 mod audit_trail;
 mod auth;
 mod catalogue;
@@ -17,6 +18,7 @@ mod mfa;
 mod models;
 mod observability;
 mod openapi;
+mod operations;
 mod passkeys;
 mod read_audit;
 mod records;
@@ -24,4 +26,5 @@ mod request_attacks;
 mod rls;
 mod service_users;
 mod sign_in_attacks;
+mod tls;
 mod wedge;

@@ -39,6 +39,7 @@ async fn metrics_count_requests_per_route_on_their_own_listener_only() {
             public_key: None,
         },
         passkeys: None,
+        keys: app.keys.clone(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
