@@ -9,6 +9,7 @@ mod exports;
 mod files;
 mod headers;
 mod helpers;
+mod home;
 mod ladder_attacks;
 mod matrix;
 mod mfa;
