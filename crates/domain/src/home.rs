@@ -29,3 +29,27 @@ pub struct TodayTask {
 pub struct Today {
     pub tasks: Vec<TodayTask>,
 }
+
+/// `GET /api/home/dashboard`: a manager's exact counts and the two chart series. A part the
+/// caller may not read counts 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dashboard {
+    /// Care notes submitted and awaiting sign-off.
+    pub awaiting_sign_off: i64,
+    /// Incidents not closed.
+    pub open_incidents: i64,
+    /// Active care plans and risk assessments whose review date has passed.
+    pub overdue_reviews: i64,
+    /// Incidents that occurred in each of the last six weeks (oldest first; the last is the
+    /// seven days up to now).
+    pub incidents_by_week: Vec<i64>,
+    /// Notes signed off on each of the last seven days (oldest first), by the server's date.
+    pub signed_off_by_day: Vec<DayCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DayCount {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub count: i64,
+}

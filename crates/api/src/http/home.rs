@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use thrive_domain::home::{Today, TodayTask};
+use thrive_domain::home::{Dashboard, Today, TodayTask};
 use thrive_domain::Permission;
 
 use super::extract::Caller;
@@ -18,6 +18,13 @@ pub fn routes() -> Routes {
         "A carer's tasks today for the service users visible to them: doses due and not yet \
          recorded, handovers to acknowledge, fluid charts overdue (each only with its permission)",
         today,
+    )
+    .get(
+        "/home/dashboard",
+        &[Permission::ServiceUsersView],
+        "A manager's exact counts (notes awaiting sign-off, open incidents, overdue reviews) and \
+         chart series (incidents by week, notes signed off per day), each only with its permission",
+        dashboard,
     )
 }
 
@@ -75,4 +82,46 @@ async fn today(State(s): State<AppState>, c: Caller) -> Result<Json<Today>> {
     let tasks: Vec<TodayTask> =
         serde_json::from_value(rows).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
     Ok(Json(Today { tasks }))
+}
+
+/// One statement: exact counts (the list pages stop at 200) and both chart series, under RLS.
+const DASHBOARD: &str = r#"
+select json_build_object(
+    'awaiting_sign_off', case when app.has_permission('care_notes.view')
+        then (select count(*) from care_notes where status = 'submitted') else 0 end,
+    'open_incidents', case when app.has_permission('incidents.view')
+        then (select count(*) from incidents where status <> 'closed') else 0 end,
+    'overdue_reviews',
+        case when app.has_permission('care_plans.view')
+            then (select count(*) from care_plans
+                  where status = 'active' and review_date < current_date) else 0 end
+      + case when app.has_permission('risk_assessments.view')
+            then (select count(*) from risk_assessments
+                  where status = 'active' and review_date < current_date) else 0 end,
+    'incidents_by_week', (
+        select json_agg(case when app.has_permission('incidents.view') then (
+                   select count(*) from incidents i
+                   where i.occurred_at > now() - make_interval(weeks => w + 1)
+                     and i.occurred_at <= now() - make_interval(weeks => w)) else 0 end
+               order by w desc)
+        from generate_series(0, 5) as w),
+    'signed_off_by_day', (
+        select json_agg(json_build_object('date', to_char(d, 'YYYY-MM-DD'),
+                   'count', case when app.has_permission('care_notes.view') then (
+                       select count(*) from care_notes n
+                       where n.status = 'signed_off'
+                         and n.reviewed_at >= d and n.reviewed_at < d + 1) else 0 end)
+               order by d)
+        from generate_series(current_date - 6, current_date, interval '1 day') as g(dt),
+             lateral (select dt::date as d) as day)
+)
+"#;
+
+async fn dashboard(State(s): State<AppState>, c: Caller) -> Result<Json<Dashboard>> {
+    let mut tx = c.begin_for(&s, Permission::ServiceUsersView).await?;
+    let row: serde_json::Value = sqlx::query_scalar(DASHBOARD).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    let dashboard: Dashboard =
+        serde_json::from_value(row).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
+    Ok(Json(dashboard))
 }

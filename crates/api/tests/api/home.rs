@@ -147,3 +147,62 @@ async fn signed_out_callers_get_401() {
         .expect("get");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// The manager's dashboard counts past the list pages' 200 rows, and only its own organisation.
+#[tokio::test]
+async fn the_dashboard_counts_exactly_and_only_its_organisation() {
+    let app = TestApp::spawn().await;
+    let world = World::seed(&app.db).await;
+    let a = &world.a;
+    let manager = app.sign_in(a.email("manager")).await;
+    let get = |cookie: String| {
+        let app = &app;
+        async move {
+            let resp = app.get("/api/home/dashboard", &cookie).await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.json::<Value>().await.expect("json")
+        }
+    };
+    let before = get(manager.clone()).await;
+    let mut conn = app.db.admin_conn().await;
+    // Bulk rows straight in, past the lifecycle triggers (this connection only).
+    sqlx::query("set session_replication_role = replica")
+        .execute(&mut *conn)
+        .await
+        .expect("replica");
+    // 250 submitted notes in A (more than a list page's 200), 40 in B.
+    for (org, su, n) in [
+        (a.id(), a.service_users[0], 250),
+        (world.b.id(), world.b.service_users[0], 40),
+    ] {
+        sqlx::query(
+            "insert into care_notes (organization_id, service_user_id, category, occurred_at, body, status)
+             select $1, $2, 'nutrition', now() - interval '1 hour', 'Dashboard note ' || g, 'submitted'
+             from generate_series(1, $3) g",
+        )
+        .bind(org)
+        .bind(su)
+        .bind(n)
+        .execute(&mut *conn)
+        .await
+        .expect("notes");
+    }
+    let after = get(manager.clone()).await;
+    assert_eq!(
+        after["awaiting_sign_off"].as_i64().expect("n")
+            - before["awaiting_sign_off"].as_i64().expect("n"),
+        250
+    );
+    assert_eq!(
+        after["incidents_by_week"].as_array().expect("weeks").len(),
+        6
+    );
+    assert_eq!(
+        after["signed_off_by_day"].as_array().expect("days").len(),
+        7
+    );
+    // B's manager counts none of A's 250.
+    let manager_b = app.sign_in(world.b.email("manager")).await;
+    let b = get(manager_b).await;
+    assert!(b["awaiting_sign_off"].as_i64().expect("n") < 250);
+}
