@@ -34,7 +34,7 @@ test("the carer's home asks for today's tasks in one request", async () => {
 });
 
 test("the manager's home asks for its dashboard in one request", async () => {
-  const seen = await homeRequests(loginFor('Registered manager', 'Meadowbank'), (p) =>
+  const seen = await homeRequests(loginFor('Registered Manager', 'Meadowbank'), (p) =>
     p.getByTestId('awaiting-count').waitFor());
   assert.equal(seen.filter((r) => r === 'GET /api/home/dashboard').length, 1, seen.join('\n'));
   assert.ok(!seen.some((r) => PER_PERSON.test(r)), seen.join('\n'));
