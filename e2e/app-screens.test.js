@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { launch, watchConsole, loginFor, signInAs, axeViolations, screenshot, baseUrl, artifacts } from './support.js';
+import { launch, watchConsole, loginFor, signInAs, axeViolations, screenshot, baseUrl, artifacts, ageAuthentication } from './support.js';
 
 mkdirSync(artifacts, { recursive: true });
 
@@ -77,6 +77,44 @@ test('every screen passes axe-core (no serious or critical violations) and is ph
     await check(page, 'screen-note-editor-768', problems);
     await page.setViewportSize({ width: 1280, height: 800 });
     await check(page, 'screen-note-editor', problems);
+
+    // The account screens (issue 9): the account page with its second factors and passkeys,
+    // the authenticator app's set-up, and the step-up dialog.
+    await page.getByRole('link', { name: 'Your account' }).click();
+    await page.getByTestId('mfa-off').waitFor();
+    await page.getByTestId('passkeys-none').waitFor();
+    await check(page, 'screen-account', problems);
+    await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+    await page.getByTestId('totp-secret').waitFor();
+    await check(page, 'screen-account-totp-setup', problems);
+    ageAuthentication(admin.email);
+    await nav.getByRole('link', { name: 'Exports', exact: true }).click();
+    await page.getByRole('link', { name: /All data/ }).first().click();
+    await page.getByTestId('step-up').waitFor();
+    await check(page, 'screen-step-up', problems);
+    await page.getByTestId('step-up').getByRole('button', { name: 'Cancel' }).click();
+
+    // The invitation page, for someone new (signed out) and for someone signed in.
+    const token = await page.evaluate(async () => {
+      const roles = await (await fetch('/api/roles')).json();
+      const carer = roles.find((r) => r.name === 'Carer');
+      const resp = await fetch('/api/staff/invitations', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-requested-with': 'thrive' },
+        body: JSON.stringify({ email: 'axe.invitee@meadowbank.example', display_name: 'Axe Invitee', role_id: carer.id }),
+      });
+      return (await resp.json()).token;
+    });
+    await page.goto(`${baseUrl}/#/invitation/${token}`);
+    await page.getByTestId('invitation-info').waitFor();
+    await check(page, 'screen-invitation-signed-in', problems);
+    await page.goto(baseUrl);
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await page.goto(`${baseUrl}/#/invitation/${token}`);
+    await page.getByTestId('invitation-info').waitFor();
+    await page.getByRole('button', { name: 'Sign in to join' }).waitFor();
+    await check(page, 'screen-invitation', problems);
 
     assert.deepEqual(problems, [], 'no serious or critical axe violations');
     assert.deepEqual(errors.filter((e) => !/40[134]/.test(e)), [], 'no console errors');

@@ -55,9 +55,11 @@ test('a wrong password shows the generic message and no session', async () => {
   }
 });
 
-test('the SPA is served with the security headers', async () => {
+test('the SPA is served over HTTPS with the security headers, HSTS included', async () => {
+  assert.ok(baseUrl.startsWith('https://'), `the browser tests run over https, not ${baseUrl}`);
   const res = await fetch(baseUrl + '/');
   assert.equal(res.status, 200);
+  assert.equal(res.headers.get('strict-transport-security'), 'max-age=31536000; includeSubDomains');
   assert.match(res.headers.get('content-security-policy'), /script-src 'self' 'wasm-unsafe-eval'/);
   assert.equal(res.headers.get('cross-origin-embedder-policy'), 'require-corp');
   assert.equal(res.headers.get('x-frame-options'), 'DENY');

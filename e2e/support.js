@@ -1,10 +1,11 @@
 // Shared set-up for the browser tests: Debian's Chromium, headless, a fresh profile per test.
 import { chromium } from 'playwright-core';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const baseUrl = process.env.THRIVE_URL ?? 'http://127.0.0.1:8080';
+export const baseUrl = process.env.THRIVE_URL ?? 'https://localhost:8080';
 export const demoPassword = process.env.THRIVE_DEMO_PASSWORD;
 export const artifacts = process.env.THRIVE_ARTIFACTS ?? join(tmpdir(), 'thrive-e2e');
 
@@ -17,6 +18,10 @@ export const demoLogins = (process.env.THRIVE_DEMO_LOGINS ?? '')
     return { organization, role, email, name, assigned: assigned ? assigned.split(', ') : [] };
   });
 
+// The server's certificate comes from the run's local CA: Chromium trusts that one key
+// (its SPKI hash), so every other certificate error still fails the page.
+const trustKey = process.env.THRIVE_TLS_SPKI ? [`--ignore-certificate-errors-spki-list=${process.env.THRIVE_TLS_SPKI}`] : [];
+
 export async function launch() {
   const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'thrive-chromium-')), {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -25,6 +30,7 @@ export async function launch() {
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ...trustKey,
     ],
   });
   // A Rust panic's message carries the JS stack: keep enough of it to name the wasm function.
@@ -84,4 +90,26 @@ export async function axeViolations(page) {
 /** Saves a full-page screenshot named `name`.png into the artifacts directory. */
 export async function screenshot(page, name) {
   await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+}
+
+/**
+ * Makes `email`'s sessions count as authenticated more than five minutes ago, as if the person
+ * had been working a while: the step-up guards then ask again. Runs psql against the e2e
+ * database (THRIVE_E2E_DATABASE_URL, an administrator's connection set by `cargo xtask test`),
+ * with the password in the child's environment, never on its command line.
+ */
+export function ageAuthentication(email) {
+  const url = new URL(process.env.THRIVE_E2E_DATABASE_URL ?? '');
+  const env = {
+    ...process.env,
+    PGHOST: url.hostname,
+    PGPORT: url.port || '5432',
+    PGUSER: decodeURIComponent(url.username),
+    PGPASSWORD: decodeURIComponent(url.password),
+    PGDATABASE: decodeURIComponent(url.pathname.slice(1)),
+  };
+  const sql = `update auth.sessions s set authenticated_at = s.authenticated_at - interval '10 minutes'
+                 from public.users u where u.id = s.user_id and u.email = :'email'`;
+  // psql interpolates :'email' (quoted) only in what it reads, so the statement goes on stdin.
+  execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', `email=${email}`], { env, input: sql, stdio: 'pipe' });
 }

@@ -25,12 +25,12 @@ manager=$(echo "$logins" | awk -F'\t' '$3 ~ /Manager/ {print $4; exit}')
 org=$(psql "$base/$DB" -qAt -c "select o.id from organizations o join memberships m on m.organization_id = o.id join users u on u.id = m.user_id where u.email = '$manager'")
 echo "organisation $org, manager $manager; adding $ENTRIES audit entries"
 psql "$base/$DB" -q <<SQL
-insert into audit_log (organization_id, seq, at, actor_user_id, actor_role, tool, action, operation, table_name, record_id, service_user_id, changes, prev_hash, hash)
+insert into audit.audit_log (organization_id, seq, at, actor_user_id, actor_role, tool, action, operation, table_name, record_id, service_user_id, changes, prev_hash, hash)
 select '$org', 10000000 + g, now() - interval '365 days' + g * interval '31 seconds', null, 'Carer',
        'care_notes', 'care_notes.update_draft', 'update', 'care_notes', gen_random_uuid(), null,
        '{"body": {"old": "Ate half of lunch, drank tea.", "new": "Ate all of lunch, drank two cups of tea."}}', '\x00', '\x00'
 from generate_series(1, $ENTRIES) g;
-analyze audit_log;
+analyze audit.audit_log;
 SQL
 port=$((20000 + RANDOM % 20000))
 DATABASE_URL="${base%%://*}://thrive_app:$THRIVE_APP_PASSWORD@${base#*@}/$DB" THRIVE_ADDR="127.0.0.1:$port" THRIVE_LOG=warn $API serve &

@@ -114,14 +114,15 @@ pub fn bench_api(_args: &[String]) -> Result<()> {
     step("Checking tools (postgresql, wrk)");
     tools::ensure_apt(&["postgresql", "wrk"])?;
     step("Starting the test PostgreSQL cluster");
-    let cluster = database("test", 54339)?;
-    let result = bench(&cluster);
+    let tls = crate::local_tls()?;
+    let cluster = database("test", 54339, &tls)?;
+    let result = bench(&cluster, &tls);
     // Like `test`: the private cluster is stopped, so the next run starts it cleanly.
     cluster.stop_if_private()?;
     result
 }
 
-fn bench(cluster: &Cluster) -> Result<()> {
+fn bench(cluster: &Cluster, tls: &crate::tls::LocalTls) -> Result<()> {
     let admin = Admin::from_url(&cluster.admin_url)?;
     step("Building the API (release)");
     let api = build_api(true)?;
@@ -162,7 +163,11 @@ fn bench(cluster: &Cluster) -> Result<()> {
     let dist = dir.join("empty-static");
     fs::create_dir_all(&dist)?;
     let log = fs::File::create(dir.join("server.log"))?;
-    let mut server = serve_command(&api, cluster, DATABASE, &addr, &dist, &dist)
+    // Plain HTTP to the API (wrk's load, comparable with the earlier figures); the API's own
+    // connections to PostgreSQL are TLS as always.
+    let mut server = serve_command(&api, cluster, DATABASE, &addr, &dist, &dist, tls)
+        .env_remove("THRIVE_TLS_CERT")
+        .env_remove("THRIVE_TLS_KEY")
         .env("THRIVE_LOG", "warn")
         .stdout(log.try_clone()?)
         .stderr(log)

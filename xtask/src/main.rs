@@ -7,8 +7,11 @@
 //! under `target/thrive/` unless `DATABASE_URL` names an administrator connection to use.
 
 mod aayu;
+mod backup;
 mod bench;
+mod checkpoints;
 mod postgres;
+mod tls;
 mod tools;
 
 use std::net::TcpListener;
@@ -21,8 +24,9 @@ use anyhow::{bail, Context, Result};
 use postgres::Cluster;
 
 const USAGE: &str = "usage: cargo xtask run | cargo xtask test [e2e [FILE.test.js…] | \
-                     rust [CARGO TEST ARGS…]] | cargo xtask fetch-model | cargo xtask bench-browser | \
-                     cargo xtask bench-api";
+                     rust [CARGO TEST ARGS…] | backup] | cargo xtask fetch-model | \
+                     cargo xtask bench-browser | cargo xtask bench-api | \
+                     cargo xtask backup [--full | --incr] | cargo xtask restore --to TIME [--port PORT]";
 
 /// What `cargo xtask test` runs: everything, only the browser tests (optionally some files), or
 /// only the native Rust tests with extra `cargo test` arguments (a package, a test, a filter).
@@ -30,6 +34,8 @@ enum Scope<'a> {
     All,
     E2e(&'a [String]),
     Rust(&'a [String]),
+    /// Only the restore drill (`backup::drill`).
+    Backup,
 }
 
 fn main() -> Result<()> {
@@ -40,6 +46,8 @@ fn main() -> Result<()> {
         Some("fetch-model") => aayu::fetch_model(),
         Some("bench-browser") => aayu::bench_browser(&args[1..]),
         Some("bench-api") => bench::bench_api(&args[1..]),
+        Some("backup") => backup_run(&args[1..]),
+        Some("restore") => restore_run(&args[1..]),
         _ => bail!("{USAGE}"),
     }
 }
@@ -89,11 +97,29 @@ pub fn step(what: &str) {
 
 /// Where the database comes from: the caller's `DATABASE_URL` (an administrator connection),
 /// or a private cluster under target/thrive/<name>.
-fn database(name: &str, port: u16) -> Result<Cluster> {
+fn database(name: &str, port: u16, tls: &tls::LocalTls) -> Result<Cluster> {
+    let port = std::env::var("THRIVE_PG_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(port);
     match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => Cluster::external(&url, &state_dir().join(name)),
-        _ => Cluster::private(&state_dir().join(name), port),
+        // The run's cluster archives its WAL for point-in-time recovery (`cargo xtask backup`).
+        _ if name == "run" => Cluster::private(
+            &state_dir().join(name),
+            port,
+            false,
+            tls,
+            Some(&backup::repository()),
+        ),
+        // The test cluster is a throwaway: fsync off (see `Cluster::private`).
+        _ => Cluster::private(&state_dir().join(name), port, true, tls, None),
     }
+}
+
+/// The local CA and server certificate (made once, under target/thrive/tls).
+fn local_tls() -> Result<tls::LocalTls> {
+    tls::ensure(&state_dir().join("tls"))
 }
 
 fn build_api(release: bool) -> Result<PathBuf> {
@@ -238,22 +264,25 @@ fn drop_name_section(wasm: &Path) -> Result<()> {
     std::fs::write(wasm, out).with_context(|| format!("writing {}", wasm.display()))
 }
 
-fn provision(api: &Path, cluster: &Cluster, database: &str, seed: bool) -> Result<Vec<String>> {
+/// `thrive-api provision`: every secret in its environment, none among its arguments.
+fn provision_command(api: &Path, cluster: &Cluster, database: &str, seed: bool) -> Command {
     let mut cmd = Command::new(api);
-    cmd.args([
-        "provision",
-        "--admin-url",
-        &cluster.admin_url,
-        "--database",
-        database,
-    ])
-    .env("THRIVE_OWNER_PASSWORD", &cluster.secrets.owner)
-    .env("THRIVE_APP_PASSWORD", &cluster.secrets.app)
-    .env("THRIVE_AUTH_PASSWORD", &cluster.secrets.auth)
-    .env("THRIVE_DEMO_PASSWORD", &cluster.secrets.demo);
+    cmd.args(["provision", "--database", database])
+        .env("THRIVE_ADMIN_URL", &cluster.admin_url)
+        .env("THRIVE_OWNER_PASSWORD", &cluster.secrets.owner)
+        .env("THRIVE_APP_PASSWORD", &cluster.secrets.app)
+        .env("THRIVE_AUTH_PASSWORD", &cluster.secrets.auth)
+        .env("THRIVE_DEMO_PASSWORD", &cluster.secrets.demo)
+        .env("THRIVE_MASTER_KEY", &cluster.secrets.master)
+        .env("THRIVE_KEYS_DIR", cluster.keys_dir());
     if seed {
         cmd.arg("--seed-demo");
     }
+    cmd
+}
+
+pub fn provision(api: &Path, cluster: &Cluster, database: &str, seed: bool) -> Result<Vec<String>> {
+    let mut cmd = provision_command(api, cluster, database, seed);
     let out = cmd.output().context("running thrive-api provision")?;
     if !out.status.success() {
         bail!(
@@ -267,6 +296,7 @@ fn provision(api: &Path, cluster: &Cluster, database: &str, seed: bool) -> Resul
         .collect())
 }
 
+/// `thrive-api serve` over HTTPS with the local certificate.
 fn serve_command(
     api: &Path,
     cluster: &Cluster,
@@ -274,6 +304,7 @@ fn serve_command(
     addr: &str,
     dist: &Path,
     models: &Path,
+    tls: &tls::LocalTls,
 ) -> Command {
     let mut cmd = Command::new(api);
     cmd.arg("serve")
@@ -281,16 +312,27 @@ fn serve_command(
         .env("THRIVE_AUTH_DATABASE_URL", cluster.auth_url(database))
         .env("THRIVE_ADDR", addr)
         .env("THRIVE_STATIC_DIR", dist)
-        .env("THRIVE_MODELS_DIR", models);
+        .env("THRIVE_MODELS_DIR", models)
+        .env("THRIVE_TLS_CERT", &tls.cert)
+        .env("THRIVE_TLS_KEY", &tls.key)
+        .env("THRIVE_MASTER_KEY", &cluster.secrets.master)
+        .env("THRIVE_KEYS_DIR", cluster.keys_dir());
     cmd
+}
+
+/// The address a browser uses: the certificate names `localhost`, not the bound IP.
+fn https_url(addr: &str) -> String {
+    let port = addr.rsplit_once(':').map_or("443", |(_, p)| p);
+    format!("https://localhost:{port}")
 }
 
 fn run() -> Result<()> {
     let started = Instant::now();
     step("Checking tools");
     tools::ensure_for_run()?;
+    let tls = local_tls()?;
     step("Starting PostgreSQL");
-    let cluster = database("run", 54329)?;
+    let cluster = database("run", 54329, &tls)?;
     // A release build, as deployed (issue 13): the debug build is several times slower.
     // THRIVE_API_DEBUG=1 serves the debug build instead, for a quicker edit-and-run loop.
     let release = std::env::var_os("THRIVE_API_DEBUG").is_none_or(|v| v.is_empty() || v == "0");
@@ -302,6 +344,10 @@ fn run() -> Result<()> {
     let api = build_api(release)?;
     step("Migrating and seeding the demo organisations");
     let logins = provision(&api, &cluster, "thrive", true)?;
+    step("Signing the audit chains (then every 5 minutes)");
+    checkpoints::checkpoint_once(&api, &cluster.admin_url, "thrive")?;
+    let audit_public_key = checkpoints::public_key(&api)?;
+    checkpoints::schedule(api.clone(), &cluster, "thrive");
     step("Building the web app");
     let dist = state_dir().join("dist");
     build_web(&dist)?;
@@ -310,9 +356,16 @@ fn run() -> Result<()> {
         .unwrap_or_else(|| root().join("models"));
 
     let addr = std::env::var("THRIVE_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let url = https_url(&addr);
     println!(
-        "\nThrive is starting at http://{addr}/  (ready in {:.0?})",
+        "\nThrive is starting at {url}/  (ready in {:.0?})",
         started.elapsed()
+    );
+    println!(
+        "TLS 1.3 with a local CA made for this machine: trust {} in your browser, or expect \
+         its warning (the key's SPKI sha256 is {})",
+        tls.ca.display(),
+        tls.spki_sha256
     );
     println!(
         "Demo sign-ins — password for every account: {}",
@@ -331,7 +384,7 @@ fn run() -> Result<()> {
         }
     }
     println!(
-        "Aayu, the in-browser assistant: http://{addr}/aayu/ (sign in first; models from {}{})",
+        "Aayu, the in-browser assistant: {url}/aayu/ (sign in first; models from {}{})",
         models.display(),
         if models.exists() {
             ""
@@ -340,7 +393,10 @@ fn run() -> Result<()> {
         }
     );
     println!("Press Ctrl-C to stop. PostgreSQL keeps running for a fast restart.\n");
-    let mut server = serve_command(&api, &cluster, "thrive", &addr, &dist, &models)
+    let (_, checkpoint_dir) = checkpoints::paths();
+    let mut server = serve_command(&api, &cluster, "thrive", &addr, &dist, &models, &tls)
+        .env("THRIVE_AUDIT_CHECKPOINTS", checkpoint_dir)
+        .env("THRIVE_AUDIT_PUBLIC_KEY", audit_public_key)
         .spawn()
         .context("starting thrive-api")?;
     let st = server.wait()?;
@@ -350,7 +406,34 @@ fn run() -> Result<()> {
     Ok(())
 }
 
-fn free_port() -> Result<u16> {
+/// The restore drill on a cluster of its own (it needs PostgreSQL's server programs here, so
+/// it is skipped when the tests use an external server).
+fn restore_drill(api: &Path, tls: &tls::LocalTls) -> Result<()> {
+    if std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        eprintln!("note: the restore drill needs a private cluster; skipped with DATABASE_URL");
+        return Ok(());
+    }
+    backup::drill(api, tls)
+}
+
+/// `cargo xtask backup`: a backup of the run's private cluster (started if it is not).
+fn backup_run(args: &[String]) -> Result<()> {
+    tools::ensure_apt(&["postgresql", "pgbackrest"])?;
+    let tls = local_tls()?;
+    let cluster = database("run", 54329, &tls)?;
+    backup::backup(&cluster, args)
+}
+
+/// `cargo xtask restore --to TIME`: the run's cluster at TIME, in a fresh cluster.
+fn restore_run(args: &[String]) -> Result<()> {
+    tools::ensure_apt(&["postgresql", "pgbackrest"])?;
+    let tls = local_tls()?;
+    let cluster = database("run", 54329, &tls)?;
+    let api = build_api(false)?;
+    backup::restore(&api, &cluster, &tls, args)
+}
+
+pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -376,21 +459,23 @@ fn test(args: &[String]) -> Result<()> {
         None => Scope::All,
         Some((first, rest)) if first == "e2e" => Scope::E2e(rest),
         Some((first, rest)) if first == "rust" => Scope::Rust(rest),
+        Some((first, [])) if first == "backup" => Scope::Backup,
         Some(_) => bail!("{USAGE}"),
     };
     step("Checking tools");
     tools::ensure_for_test()?;
+    let tls = local_tls()?;
     step("Starting the test PostgreSQL cluster");
-    let cluster = database("test", 54339)?;
+    let cluster = database("test", 54339, &tls)?;
     // Whatever fails, the private cluster is stopped so the next run can start it again.
-    let result = suites(&cluster, &scope);
+    let result = suites(&cluster, &scope, &tls);
     cluster.stop_if_private()?;
     result?;
     println!("\nAll test suites passed in {:.0?}.", started.elapsed());
     Ok(())
 }
 
-fn suites(cluster: &Cluster, scope: &Scope) -> Result<()> {
+fn suites(cluster: &Cluster, scope: &Scope, tls: &tls::LocalTls) -> Result<()> {
     cluster.drop_databases_like("thrive_test_%")?;
     step("Building the API");
     let api = build_api(false)?;
@@ -401,9 +486,11 @@ fn suites(cluster: &Cluster, scope: &Scope) -> Result<()> {
     let e2e_files = match scope {
         Scope::All => {
             rust_suites(cluster, &[])?;
+            restore_drill(&api, tls)?;
             &[][..]
         }
         Scope::Rust(extra) => return rust_suites(cluster, extra),
+        Scope::Backup => return restore_drill(&api, tls),
         Scope::E2e(files) => files,
     };
 
@@ -420,7 +507,7 @@ fn suites(cluster: &Cluster, scope: &Scope) -> Result<()> {
     let artifacts = root().join("target").join("e2e-artifacts");
     std::fs::create_dir_all(&artifacts)?;
     let log = std::fs::File::create(artifacts.join("server.log"))?;
-    let mut server = serve_command(&api, cluster, "thrive_e2e", &addr, &dist, &models)
+    let mut server = serve_command(&api, cluster, "thrive_e2e", &addr, &dist, &models, tls)
         .env(
             "THRIVE_MODEL_CHUNK_BYTES",
             aayu::E2E_CHUNK_BYTES.to_string(),
@@ -434,10 +521,18 @@ fn suites(cluster: &Cluster, scope: &Scope) -> Result<()> {
         cmd.current_dir(root().join("e2e"))
             .args(["--test", "--test-concurrency=1"])
             .args(e2e_files)
-            .env("THRIVE_URL", format!("http://{addr}"))
+            .env("THRIVE_URL", https_url(&addr))
+            // Chromium trusts exactly the server's key (never every certificate); node's
+            // fetch trusts the local CA.
+            .env("THRIVE_TLS_SPKI", &tls.spki_sha256)
+            .env("NODE_EXTRA_CA_CERTS", &tls.ca)
             .env("THRIVE_DEMO_PASSWORD", &cluster.secrets.demo)
             .env("THRIVE_DEMO_LOGINS", logins.join("\n"))
-            .env("THRIVE_ARTIFACTS", &artifacts);
+            .env("THRIVE_ARTIFACTS", &artifacts)
+            .env(
+                "THRIVE_E2E_DATABASE_URL",
+                cluster.admin_url_for("thrive_e2e"),
+            );
         status(&mut cmd)
     });
     let _ = server.kill();
@@ -473,6 +568,10 @@ fn rust_suites(cluster: &Cluster, extra: &[String]) -> Result<()> {
         .env("THRIVE_TEST_APP_PASSWORD", &cluster.secrets.app)
         .env("THRIVE_TEST_AUTH_PASSWORD", &cluster.secrets.auth)
         .env("THRIVE_TEST_TEMPLATE", "thrive_test_template");
+    if let Some(dir) = cluster.private_dir() {
+        // The operations tests check the private cluster's files and settings.
+        cmd.env("THRIVE_TEST_CLUSTER_DIR", dir);
+    }
     status(&mut cmd)?;
     if !extra.is_empty() {
         return Ok(());
@@ -517,4 +616,61 @@ fn rust_suites(cluster: &Cluster, extra: &[String]) -> Result<()> {
         );
     status(&mut cmd)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_secret_reaches_a_command_line() {
+        let dir = std::env::temp_dir().join(format!("xtask-test-{}", std::process::id()));
+        let cluster = Cluster::external(
+            "postgres://thrive_admin:admin-secret-1234@127.0.0.1:5432/postgres",
+            &dir,
+        )
+        .expect("cluster");
+        let secrets = [
+            "admin-secret-1234",
+            cluster.secrets.owner.as_str(),
+            cluster.secrets.app.as_str(),
+            cluster.secrets.auth.as_str(),
+            cluster.secrets.demo.as_str(),
+            cluster.secrets.master.as_str(),
+        ];
+        let mut psql = Command::new("psql");
+        let url = cluster.libpq_admin(&mut psql);
+        psql.arg("-d").arg(url);
+        let commands = [
+            provision_command(Path::new("thrive-api"), &cluster, "thrive", true),
+            serve_command(
+                Path::new("thrive-api"),
+                &cluster,
+                "thrive",
+                "127.0.0.1:0",
+                Path::new("dist"),
+                Path::new("models"),
+                &tls::LocalTls {
+                    ca: "ca.pem".into(),
+                    cert: "server.pem".into(),
+                    key: "server-key.pem".into(),
+                    spki_sha256: String::new(),
+                },
+            ),
+            psql,
+        ];
+        for cmd in &commands {
+            for arg in cmd.get_args() {
+                let arg = arg.to_string_lossy();
+                for secret in secrets {
+                    assert!(
+                        !arg.contains(secret),
+                        "{:?} has a secret in {arg}",
+                        cmd.get_program()
+                    );
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -102,18 +102,25 @@ fn ensure_web_tools() -> Result<()> {
     ensure_cargo_install("trunk", "trunk", TRUNK_VERSION)
 }
 
+/// What building the API needs beyond Rust: OpenSSL's headers (webauthn-rs, for passkeys).
+const BUILD_PACKAGES: [&str; 2] = ["libssl-dev", "pkg-config"];
+
 pub fn ensure_for_run() -> Result<()> {
     if std::env::var_os("DATABASE_URL").is_none() {
-        ensure_apt(&["postgresql"])?;
+        // pgBackRest archives the private cluster's WAL (`cargo xtask backup`).
+        ensure_apt(&["postgresql", "pgbackrest"])?;
     }
+    ensure_apt(&BUILD_PACKAGES)?;
     ensure_web_tools()
 }
 
 pub fn ensure_for_test() -> Result<()> {
     if std::env::var_os("DATABASE_URL").is_none() {
-        ensure_apt(&["postgresql"])?;
+        // pgBackRest: the restore drill.
+        ensure_apt(&["postgresql", "pgbackrest"])?;
     }
     let mut packages = vec!["chromium"];
+    packages.extend(BUILD_PACKAGES);
     // Node.js may come from elsewhere than Debian; install Debian's only when there is none.
     if Command::new("node").arg("--version").output().is_err() {
         packages.extend(["nodejs", "npm"]);

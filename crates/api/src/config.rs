@@ -25,9 +25,26 @@ pub struct Config {
     pub models_dir: Option<PathBuf>,
     /// The Range size the browser downloads models in (`THRIVE_MODEL_CHUNK_BYTES`).
     pub model_chunk_bytes: u64,
+    /// The signed audit checkpoints' directory (`THRIVE_AUDIT_CHECKPOINTS`): the receipts the
+    /// API serves and the hashes its verification checks. Written by `thrive-api
+    /// audit-checkpoint`, never by the API.
+    pub audit_checkpoints: Option<PathBuf>,
+    /// The checkpoints' trusted Ed25519 public key, hex (`THRIVE_AUDIT_PUBLIC_KEY`).
+    pub audit_public_key: Option<String>,
+    /// The address browsers use (`THRIVE_PUBLIC_URL`, e.g. `https://thrive.example.org`): its
+    /// host is the passkeys' relying party. Default for a loopback `THRIVE_ADDR`:
+    /// `http://localhost:PORT` (`https` with TLS); otherwise none, and passkeys are off.
+    pub public_url: Option<String>,
     /// Where `/metrics` (Prometheus) is served (`THRIVE_METRICS_ADDR`); unset, nowhere. Keep
     /// it on a private address: it is not on the public listener.
     pub metrics_addr: Option<SocketAddr>,
+    /// HTTPS (`THRIVE_TLS_CERT` and `THRIVE_TLS_KEY`, PEM files); unset: plain HTTP.
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// With TLS, also listen here for plain HTTP and redirect it (`THRIVE_HTTP_REDIRECT_ADDR`).
+    pub redirect_addr: Option<SocketAddr>,
+    /// Without TLS: a TLS-terminating proxy is in front, so HSTS is sent
+    /// (`THRIVE_BEHIND_TLS_PROXY=1`).
+    pub behind_tls_proxy: bool,
 }
 
 /// Session and sign-in limits. Defaults are the security policy; tests shorten nothing.
@@ -95,7 +112,45 @@ impl Config {
                 .filter(|h| !h.is_empty()),
             ..AuthSettings::default()
         };
+        let public_url = std::env::var("THRIVE_PUBLIC_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(|| {
+                let addr: &SocketAddr = &addr;
+                addr.ip().is_loopback().then(|| {
+                    // Served over HTTPS when a certificate is configured (see `tls` below).
+                    let scheme = if std::env::var_os("THRIVE_TLS_CERT").is_some() {
+                        "https"
+                    } else {
+                        "http"
+                    };
+                    format!("{scheme}://localhost:{}", addr.port())
+                })
+            });
+        let flag = |name: &str| std::env::var(name).is_ok_and(|v| v == "1" || v == "true");
+        let tls = match (
+            std::env::var_os("THRIVE_TLS_CERT"),
+            std::env::var_os("THRIVE_TLS_KEY"),
+        ) {
+            (Some(cert), Some(key)) => Some(crate::tls::TlsSettings {
+                cert: cert.into(),
+                key: key.into(),
+                allow_tls12: flag("THRIVE_TLS_ALLOW_1_2"),
+            }),
+            (None, None) => None,
+            _ => anyhow::bail!("THRIVE_TLS_CERT and THRIVE_TLS_KEY go together"),
+        };
+        let redirect_addr = match std::env::var("THRIVE_HTTP_REDIRECT_ADDR") {
+            Ok(a) if !a.is_empty() => Some(a.parse().with_context(|| {
+                format!("THRIVE_HTTP_REDIRECT_ADDR `{a}` is not a socket address")
+            })?),
+            _ => None,
+        };
         Ok(Self {
+            public_url,
+            tls,
+            redirect_addr,
+            behind_tls_proxy: flag("THRIVE_BEHIND_TLS_PROXY"),
             addr,
             database_url: database_url.into(),
             auth_database_url: auth_database_url.into(),
@@ -110,6 +165,8 @@ impl Config {
                 })?,
                 Err(_) => crate::model_files::DEFAULT_CHUNK_BYTES,
             },
+            audit_checkpoints: std::env::var_os("THRIVE_AUDIT_CHECKPOINTS").map(PathBuf::from),
+            audit_public_key: std::env::var("THRIVE_AUDIT_PUBLIC_KEY").ok(),
             metrics_addr: match std::env::var("THRIVE_METRICS_ADDR") {
                 Ok(v) if !v.is_empty() => Some(v.parse().with_context(|| {
                     format!("THRIVE_METRICS_ADDR `{v}` is not a socket address")

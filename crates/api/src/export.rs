@@ -18,6 +18,8 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use uuid::Uuid;
+
+use crate::at_rest::KeyProvider;
 use zip::write::{SimpleFileOptions, StreamWriter};
 use zip::{CompressionMethod, ZipWriter};
 
@@ -26,6 +28,8 @@ use zip::{CompressionMethod, ZipWriter};
 /// is not part of one), and columns never exported.
 #[derive(Debug, Clone, Copy)]
 pub struct Table {
+    /// The schema: `public`, or `audit` for the audit trail.
+    pub schema: &'static str,
     pub name: &'static str,
     pub order_by: &'static str,
     pub service_user_column: Option<&'static str>,
@@ -38,6 +42,7 @@ const fn table(
     service_user_column: Option<&'static str>,
 ) -> Table {
     Table {
+        schema: "public",
         name,
         order_by,
         service_user_column,
@@ -93,8 +98,12 @@ pub const TABLES: &[Table] = &[
         Some("service_user_id"),
     ),
     // The bytes go into the zip as files/<id>.<ext>; the sheet lists them.
-    table("files", "created_at, id", Some("service_user_id")).excluding(&["content"]),
-    table("audit_log", "seq", Some("service_user_id")),
+    table("files", "created_at, id", Some("service_user_id"))
+        .excluding(&["content", "content_nonce"]),
+    Table {
+        schema: "audit",
+        ..table("audit_log", "seq", Some("service_user_id"))
+    },
 ];
 
 /// Tables under RLS that are deliberately not exported, and why.
@@ -479,6 +488,8 @@ pub enum ExportError {
     Zip(#[from] zip::result::ZipError),
     #[error("the client went away")]
     Gone,
+    #[error("opening a stored file: {0}")]
+    Key(#[from] crate::at_rest::KeyError),
 }
 
 impl From<ExportError> for io::Error {
@@ -491,8 +502,9 @@ impl From<ExportError> for io::Error {
 async fn columns(conn: &mut PgConnection, table: &Table) -> Result<Vec<String>, sqlx::Error> {
     let all: Vec<String> = sqlx::query_scalar(
         "select column_name::text from information_schema.columns
-          where table_schema = 'public' and table_name = $1 order by ordinal_position",
+          where table_schema = $1 and table_name = $2 order by ordinal_position",
     )
+    .bind(table.schema)
     .bind(table.name)
     .fetch_all(conn)
     .await?;
@@ -528,6 +540,7 @@ pub async fn write(
     mut tx: Transaction<'static, Postgres>,
     scope: Scope,
     format: Format,
+    keys: Arc<dyn KeyProvider>,
     out: mpsc::Sender<io::Result<Bytes>>,
 ) -> Result<(), ExportError> {
     let chunks = Chunks::default();
@@ -560,7 +573,8 @@ pub async fn write(
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "select array[{select}]::text[] from {} t{filter} order by {}",
+            "select array[{select}]::text[] from {}.{} t{filter} order by {}",
+            quote_ident(table.schema),
             quote_ident(table.name),
             table.order_by
         );
@@ -591,11 +605,25 @@ pub async fn write(
         .await?,
     };
     for (id, content_type) in ids {
-        let bytes: Option<Vec<u8>> = sqlx::query_scalar("select content from files where id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(bytes) = bytes {
+        let row: Option<(Uuid, Vec<u8>, Option<Vec<u8>>)> = sqlx::query_as(
+            "select organization_id, content, content_nonce from files where id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((org, content, nonce)) = row {
+            // Sealed files are opened with the organisation's key; older rows are plaintext.
+            let bytes = match nonce {
+                Some(nonce) => {
+                    let keys = keys.clone();
+                    tokio::task::spawn_blocking(move || {
+                        crate::at_rest::open_file(keys.as_ref(), org, id, &nonce, &content)
+                    })
+                    .await
+                    .map_err(io::Error::other)??
+                }
+                None => content,
+            };
             let ext = match content_type.as_str() {
                 "image/jpeg" => "jpg",
                 "image/png" => "png",
@@ -614,12 +642,17 @@ pub async fn write(
 /// Starts [`write`] on its own task and returns the response body it fills. An error part-way
 /// is logged and ends the body with an error, so the client sees a failed (not a short but
 /// apparently complete) download.
-pub fn stream(tx: Transaction<'static, Postgres>, scope: Scope, format: Format) -> Body {
+pub fn stream(
+    tx: Transaction<'static, Postgres>,
+    scope: Scope,
+    format: Format,
+    keys: Arc<dyn KeyProvider>,
+) -> Body {
     let (out, rx) = mpsc::channel::<io::Result<Bytes>>(8);
     tokio::spawn(async move {
         let started = std::time::Instant::now();
         let errors = out.clone();
-        match write(tx, scope, format, out).await {
+        match write(tx, scope, format, keys, out).await {
             Ok(()) => {
                 tracing::info!(?scope, ?format, elapsed = ?started.elapsed(), "export finished")
             }

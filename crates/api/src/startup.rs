@@ -27,6 +27,12 @@ pub struct AppState {
     pub static_dir: Option<PathBuf>,
     /// Aayu's model files (`THRIVE_MODELS_DIR`).
     pub models: ModelStore,
+    /// The signed audit checkpoints, read-only (receipts and verification).
+    pub audit: crate::checkpoints::AuditAnchor,
+    /// The WebAuthn relying party for passkeys (`THRIVE_PUBLIC_URL`); none: no passkeys.
+    pub passkeys: Option<Arc<webauthn_rs::Webauthn>>,
+    /// The organisations' data keys, for the files encrypted at rest.
+    pub keys: Arc<dyn crate::at_rest::KeyProvider>,
 }
 
 /// The application bound to its listener; `port()` tells tests where it landed (port 0).
@@ -36,6 +42,10 @@ pub struct Application {
     state: AppState,
     /// `/metrics`, on its own listener when configured.
     metrics: Option<TcpListener>,
+    /// Set: the listener speaks TLS only.
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// A plain-HTTP listener that only redirects to the TLS one.
+    redirect: Option<TcpListener>,
 }
 
 impl Application {
@@ -62,6 +72,28 @@ impl Application {
             auth: config.auth.clone(),
             static_dir: config.static_dir.clone(),
             models: ModelStore::new(config.models_dir.clone(), config.model_chunk_bytes),
+            audit: crate::checkpoints::AuditAnchor {
+                store: config.audit_checkpoints.clone().map(|dir| {
+                    Arc::new(crate::checkpoints::DirectoryStore::new(dir))
+                        as Arc<dyn crate::checkpoints::CheckpointStore>
+                }),
+                public_key: config
+                    .audit_public_key
+                    .as_deref()
+                    .map(crate::checkpoints::parse_public_key)
+                    .transpose()
+                    .context("THRIVE_AUDIT_PUBLIC_KEY")?,
+            },
+            passkeys: match &config.public_url {
+                Some(url) => Some(Arc::new(http::passkeys::relying_party(url).with_context(
+                    || format!("THRIVE_PUBLIC_URL `{url}` cannot be a WebAuthn relying party"),
+                )?)),
+                None => {
+                    tracing::warn!("no THRIVE_PUBLIC_URL: passkeys are off");
+                    None
+                }
+            },
+            keys: Arc::new(crate::at_rest::from_env()?),
         };
         let mut app = Self::with_state(config.addr, state).await?;
         if let Some(addr) = config.metrics_addr {
@@ -73,7 +105,36 @@ impl Application {
                     .with_context(|| format!("binding the metrics address {addr}"))?,
             );
         }
+        if let Some(tls) = &config.tls {
+            app = app.with_tls(tls.server_config()?);
+            if let Some(addr) = config.redirect_addr {
+                app = app.with_redirect_from(addr).await?;
+            }
+        } else if config.behind_tls_proxy {
+            // A proxy in front terminates TLS: every request reached it over HTTPS.
+            app.router = app.router.layer(axum::Extension(crate::tls::OverTls));
+        }
         Ok(app)
+    }
+
+    /// Speak TLS only, with this configuration (see `tls::TlsSettings::server_config`).
+    pub fn with_tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Also listen for plain HTTP on `addr`, answering every request with a redirect to HTTPS.
+    pub async fn with_redirect_from(mut self, addr: std::net::SocketAddr) -> Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        self.redirect = Some(listener);
+        Ok(self)
+    }
+
+    /// Where the plain-HTTP redirect listens, when there is one.
+    pub fn redirect_addr(&self) -> Option<std::net::SocketAddr> {
+        self.redirect.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub async fn with_state(addr: std::net::SocketAddr, state: AppState) -> Result<Self> {
@@ -93,6 +154,8 @@ impl Application {
             router,
             state,
             metrics: None,
+            tls: None,
+            redirect: None,
         })
     }
 
@@ -116,11 +179,33 @@ impl Application {
                 }
             });
         }
+        let Some(tls) = self.tls else {
+            return serve_plain(self.listener, self.router).await;
+        };
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        if let Some(redirect) = self.redirect {
+            let https_port = self.listener.local_addr()?.port();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::tls::serve_redirect(redirect, https_port, stop).await {
+                    tracing::error!(error = ?e, "the HTTPS redirect stopped");
+                }
+            });
+        }
+        crate::tls::serve(self.listener, self.router, tls, stop).await
+    }
+}
+
+async fn serve_plain(listener: TcpListener, router: Router) -> Result<()> {
+    {
         // The peer address reaches the sign-in rate limits as ConnectInfo.
         axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown_signal())
         .await

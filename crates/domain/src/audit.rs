@@ -36,6 +36,21 @@ pub struct AuditVerification {
     pub problem: Option<String>,
 }
 
+/// A signed audit checkpoint, as a receipt the organisation keeps: its chain had `seq` entries,
+/// the last with `hash` (hex), at `signed_at`. `signature` (hex, Ed25519 by `public_key`) is
+/// over `message`, the exact text signed, so anyone can check it without Thrive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditCheckpointReceipt {
+    pub organization_id: Uuid,
+    pub seq: i64,
+    pub hash: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub signed_at: time::OffsetDateTime,
+    pub public_key: String,
+    pub signature: String,
+    pub message: String,
+}
+
 /// A role of the organisation's ladder with its explicit allow/deny per action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Role {

@@ -13,6 +13,10 @@ pub struct AuthorizeRequest {
     pub password: String,
     pub code_challenge: String,
     pub code_challenge_method: String,
+    /// An invitation (its token) this sign-in also accepts: how a person with an account joins
+    /// an organisation, even with no membership left anywhere else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitation_token: Option<String>,
 }
 
 /// A one-time code, valid for a short time, to be exchanged with the verifier; or, for an
@@ -93,6 +97,53 @@ pub struct Me {
     pub permissions: Vec<Permission>,
     /// Seconds of inactivity after which the session ends.
     pub idle_timeout_secs: u64,
+}
+
+/// One of the signed-in person's passkeys, as listed on the account page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasskeySummary {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<time::OffsetDateTime>,
+}
+
+/// Passkey enrolment, step 2: a name for it and the browser's answer
+/// (`navigator.credentials.create`, in webauthn-rs's JSON shape).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyEnrolment {
+    pub name: String,
+    pub credential: serde_json::Value,
+}
+
+/// The longest name a passkey may have.
+pub const PASSKEY_NAME_MAX: usize = 100;
+
+/// Sign-in with a passkey, step 1: the second-factor token from `authorize`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyChallengeRequest {
+    pub second_factor_token: String,
+}
+
+/// Sign-in (or step-up) with a passkey, step 2: the token and the browser's answer
+/// (`navigator.credentials.get`, in webauthn-rs's JSON shape).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyAssertion {
+    pub second_factor_token: String,
+    pub credential: serde_json::Value,
+}
+
+/// Step-up with a passkey, step 1's answer: the options for `navigator.credentials.get` and
+/// the token to send back with the answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasskeyStepUpChallenge {
+    pub second_factor_token: String,
+    pub options: serde_json::Value,
 }
 
 /// A PKCE verifier: 43 to 128 characters from the unreserved set (RFC 7636 §4.1).

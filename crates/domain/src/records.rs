@@ -278,6 +278,18 @@ pub struct CarePlan {
     pub created_by: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The signed-off version this one amends, why, and which version this is (1 for an
+    /// original). An amendment is signed off again; then the version it amends is archived.
+    #[serde(default)]
+    pub amends_id: Option<Uuid>,
+    #[serde(default)]
+    pub amendment_reason: Option<String>,
+    #[serde(default = "first_version")]
+    pub version: i32,
+}
+
+fn first_version() -> i32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -312,6 +324,20 @@ pub struct CarePlanSectionRecord {
     pub needs: String,
     pub goals: String,
     pub interventions: String,
+}
+
+/// An amendment of a signed-off care plan or risk assessment: why it is being corrected. The
+/// amendment starts as a draft copy of the signed version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Amendment {
+    pub reason: String,
+}
+
+impl Validate for Amendment {
+    fn validate(&self) -> Result<(), FieldErrors> {
+        Check::new().text("reason", &self.reason, 2000).finish()
+    }
 }
 
 /// A review of a care plan or risk assessment: what was found, and when to look again.
@@ -455,6 +481,14 @@ pub struct RiskAssessment {
     pub created_by: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The signed-off version this one amends, why, and which version this is (1 for an
+    /// original). An amendment is signed off again; then the version it amends is archived.
+    #[serde(default)]
+    pub amends_id: Option<Uuid>,
+    #[serde(default)]
+    pub amendment_reason: Option<String>,
+    #[serde(default = "first_version")]
+    pub version: i32,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thrive_domain::audit::{AuditEntry, Role, SetPermissions, StaffMember};
 use thrive_domain::auth::{
-    AuthorizeRequest, AuthorizeResponse, Me, MfaStatus, RecoveryCodes, SecondFactorRequest,
+    AuthorizeRequest, AuthorizeResponse, Me, MfaStatus, PasskeyAssertion, PasskeyChallengeRequest,
+    PasskeyEnrolment, PasskeyStepUpChallenge, PasskeySummary, RecoveryCodes, SecondFactorRequest,
     StepUpRequest, TokenRequest, TotpCode, TotpEnrolment,
 };
 use thrive_domain::records::{CareNote, CareNoteInput, Page, ReturnNote, ServiceUser};
@@ -39,6 +40,14 @@ impl ApiError {
         }
     }
 
+    /// The server's error code (`step_up_required`, `invalid_credentials`…), if it answered.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ApiError::Server { code, .. } => Some(code),
+            ApiError::Network => None,
+        }
+    }
+
     /// The server's messages for one form field (422), if any.
     pub fn field(&self, name: &str) -> Vec<String> {
         match self {
@@ -61,10 +70,11 @@ async fn check(resp: Response) -> Result<Response, ApiError> {
         return Ok(resp);
     }
     let status = resp.status();
-    if status == 401 {
+    let body: Option<ErrorBody> = resp.json().await.ok();
+    // A wrong password or code (step-up, sign-in) is 401 too, but the session is still there.
+    if status == 401 && body.as_ref().is_none_or(|b| b.error == "unauthenticated") {
         crate::session::on_unauthenticated();
     }
-    let body: Option<ErrorBody> = resp.json().await.ok();
     let (code, message, fields) =
         body.map(|b| (b.error, b.message, b.fields))
             .unwrap_or_else(|| {
@@ -91,14 +101,29 @@ fn same_origin(builder: RequestBuilder) -> RequestBuilder {
     builder.header("x-requested-with", "thrive")
 }
 
-async fn send(req: Result<Request, gloo_net::Error>) -> Result<Response, ApiError> {
-    let resp = req
-        .map_err(|_| ApiError::Network)?
-        .send()
-        .await
-        .map_err(|_| ApiError::Network)?;
-    crate::session::touch();
-    check(resp).await
+/// Sends the request `build` makes. A route that needs a fresh authentication (exports,
+/// ladder changes, deactivation, closure…) answers `step_up_required`: the step-up dialog asks
+/// the person to confirm it is them, and the request is then sent once more; if they cancel,
+/// the refusal is the answer.
+async fn send(build: impl Fn() -> Result<Request, gloo_net::Error>) -> Result<Response, ApiError> {
+    let mut asked = false;
+    loop {
+        let resp = build()
+            .map_err(|_| ApiError::Network)?
+            .send()
+            .await
+            .map_err(|_| ApiError::Network)?;
+        crate::session::touch();
+        match check(resp).await {
+            Err(e) if !asked && e.code() == Some("step_up_required") => {
+                asked = true;
+                if !crate::session::stepped_up().await {
+                    return Err(e);
+                }
+            }
+            answer => return answer,
+        }
+    }
 }
 
 /// The body as `T`; an empty body (204) reads as JSON `null`, so `Value` and `()` accept it.
@@ -109,31 +134,31 @@ async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T, ApiError> {
 }
 
 pub async fn get<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
-    decode(send(Request::get(url).build()).await?).await
+    decode(send(|| Request::get(url).build()).await?).await
 }
 
 async fn with_body<T: DeserializeOwned>(
-    builder: RequestBuilder,
+    builder: impl Fn() -> RequestBuilder,
     body: &impl Serialize,
 ) -> Result<T, ApiError> {
-    decode(send(builder.json(body)).await?).await
+    decode(send(|| builder().json(body)).await?).await
 }
 
 pub async fn post<T: DeserializeOwned>(url: &str, body: &impl Serialize) -> Result<T, ApiError> {
-    with_body(same_origin(Request::post(url)), body).await
+    with_body(|| same_origin(Request::post(url)), body).await
 }
 
 pub async fn put<T: DeserializeOwned>(url: &str, body: &impl Serialize) -> Result<T, ApiError> {
-    with_body(same_origin(Request::put(url)), body).await
+    with_body(|| same_origin(Request::put(url)), body).await
 }
 
 /// POST with no body (state changes such as submit and sign-off).
 pub async fn post_empty<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
-    decode(send(same_origin(Request::post(url)).build()).await?).await
+    decode(send(|| same_origin(Request::post(url)).build()).await?).await
 }
 
 pub async fn delete(url: &str) -> Result<(), ApiError> {
-    send(same_origin(Request::delete(url)).build())
+    send(|| same_origin(Request::delete(url)).build())
         .await
         .map(|_| ())
 }
@@ -144,18 +169,21 @@ pub async fn upload<T: DeserializeOwned>(
     url: &str,
     file: &web_sys::File,
 ) -> Result<T, ApiError> {
-    let builder = match method {
-        "PUT" => same_origin(Request::put(url)),
-        _ => same_origin(Request::post(url)),
-    };
     let content_type = file.type_();
-    let builder = if content_type.is_empty() {
-        builder
-    } else {
-        builder.header("content-type", &content_type)
-    };
     let blob: &web_sys::Blob = file;
-    decode(send(builder.body(blob.clone())).await?).await
+    let build = || {
+        let builder = match method {
+            "PUT" => same_origin(Request::put(url)),
+            _ => same_origin(Request::post(url)),
+        };
+        let builder = if content_type.is_empty() {
+            builder
+        } else {
+            builder.header("content-type", &content_type)
+        };
+        builder.body(blob.clone())
+    };
+    decode(send(build).await?).await
 }
 
 /// Percent-encodes a query value.
@@ -236,7 +264,7 @@ async fn exchange(code: String, verifier: String) -> Result<Me, ApiError> {
         code,
         code_verifier: verifier,
     };
-    send(same_origin(Request::post("/api/auth/token")).json(&exchange)).await?;
+    send(|| same_origin(Request::post("/api/auth/token")).json(&exchange)).await?;
     me().await
 }
 
@@ -249,6 +277,7 @@ pub async fn sign_in(email: String, password: String) -> Result<SignIn, ApiError
         password,
         code_challenge: pkce.challenge,
         code_challenge_method: "S256".into(),
+        invitation_token: crate::session::pending_invitation(),
     };
     let grant: AuthorizeResponse = post("/api/auth/authorize", &body).await?;
     match (grant.code, grant.second_factor_token) {
@@ -295,7 +324,95 @@ pub async fn totp_confirm(code: String) -> Result<RecoveryCodes, ApiError> {
 }
 
 pub async fn logout() -> Result<(), ApiError> {
-    send(same_origin(Request::post("/api/auth/logout")).build())
+    send(|| same_origin(Request::post("/api/auth/logout")).build())
         .await
         .map(|_| ())
+}
+
+/// Whether a fresh authentication is in hand (`204`), asking for one first if not: for the
+/// export downloads, which are plain links the browser follows.
+pub async fn ensure_stepped_up() -> Result<(), ApiError> {
+    get::<serde_json::Value>("/api/auth/step-up")
+        .await
+        .map(|_| ())
+}
+
+fn passkey_failed(message: &str) -> ApiError {
+    ApiError::Server {
+        status: 0,
+        code: "passkey".into(),
+        message: message.into(),
+        fields: BTreeMap::new(),
+    }
+}
+
+pub async fn passkeys() -> Result<Vec<PasskeySummary>, ApiError> {
+    get("/api/account/passkeys").await
+}
+
+/// Enrols a passkey on this device's authenticator under `name`.
+pub async fn passkey_enrol(name: String) -> Result<PasskeySummary, ApiError> {
+    let options: serde_json::Value = post_empty("/api/account/passkeys/options").await?;
+    let answer = crate::passkey::create(&options.to_string())
+        .await
+        .ok_or_else(|| {
+            passkey_failed("No passkey was made (cancelled, or this device cannot make one).")
+        })?;
+    post(
+        "/api/account/passkeys",
+        &PasskeyEnrolment {
+            name,
+            credential: answer,
+        },
+    )
+    .await
+}
+
+pub async fn passkey_remove(id: Uuid) -> Result<(), ApiError> {
+    delete(&format!("/api/account/passkeys/{id}")).await
+}
+
+/// The second sign-in step with a passkey instead of a code.
+pub async fn second_factor_passkey(token: String, verifier: String) -> Result<Me, ApiError> {
+    let options: serde_json::Value = post(
+        "/api/auth/second-factor/passkey/options",
+        &PasskeyChallengeRequest {
+            second_factor_token: token.clone(),
+        },
+    )
+    .await?;
+    let answer = crate::passkey::get(&options.to_string())
+        .await
+        .ok_or_else(|| {
+            passkey_failed("The passkey was not used (cancelled, or not on this device).")
+        })?;
+    let grant: AuthorizeResponse = post(
+        "/api/auth/second-factor/passkey",
+        &PasskeyAssertion {
+            second_factor_token: token,
+            credential: answer,
+        },
+    )
+    .await?;
+    let code = grant.code.ok_or(ApiError::Network)?;
+    exchange(code, verifier).await
+}
+
+/// Step-up with a passkey.
+pub async fn step_up_passkey() -> Result<(), ApiError> {
+    let challenge: PasskeyStepUpChallenge = post_empty("/api/auth/step-up/passkey/options").await?;
+    let answer = crate::passkey::get(&challenge.options.to_string())
+        .await
+        .ok_or_else(|| {
+            passkey_failed("The passkey was not used (cancelled, or not on this device).")
+        })?;
+    post::<serde_json::Value>(
+        "/api/auth/step-up/passkey",
+        &PasskeyAssertion {
+            second_factor_token: challenge.second_factor_token,
+            credential: answer,
+        },
+    )
+    .await
+    .map(|_| ())
 }

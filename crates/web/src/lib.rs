@@ -5,6 +5,7 @@ pub mod aayu;
 pub mod api;
 pub mod components;
 pub mod pages;
+pub mod passkey;
 pub mod pkce;
 pub mod route;
 pub mod session;

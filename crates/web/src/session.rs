@@ -67,6 +67,7 @@ impl Session {
     /// Signs in `me` and starts counting idleness afresh.
     pub fn signed_in(&self, me: Me) {
         touch();
+        forget_invitation();
         self.notice.set(None);
         self.warning.set(None);
         self.me.set(Some(me));
@@ -192,6 +193,43 @@ pub fn on_forbidden(code: &str) {
     }
 }
 
+thread_local! {
+    /// Requests waiting for the step-up dialog's outcome (each a JS promise's `resolve`).
+    static STEP_UP_WAITERS: std::cell::RefCell<Vec<js_sys::Function>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Shows the step-up dialog (if it is not showing) and waits for it: true once the person has
+/// confirmed it is them, false if they cancelled. A request refused with `step_up_required`
+/// awaits this, then is sent again.
+pub async fn stepped_up() -> bool {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        STEP_UP_WAITERS.with(|w| w.borrow_mut().push(resolve));
+    });
+    if let Some(s) = SESSION.with(Cell::get) {
+        s.step_up.set(true);
+    }
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}
+
+/// The step-up dialog closed: `confirmed` or cancelled. Every waiting request hears it.
+pub fn step_up_finished(confirmed: bool) {
+    if let Some(s) = SESSION.with(Cell::get) {
+        s.step_up.set(false);
+    }
+    let waiters = STEP_UP_WAITERS.with(|w| std::mem::take(&mut *w.borrow_mut()));
+    for resolve in waiters {
+        let _ = resolve.call1(
+            &wasm_bindgen::JsValue::NULL,
+            &wasm_bindgen::JsValue::from_bool(confirmed),
+        );
+    }
+}
+
 pub fn set_hash(hash: &str) {
     if let Some(w) = web_sys::window() {
         let _ = w.location().set_hash(hash);
@@ -215,6 +253,32 @@ pub struct LocalDraft {
     pub body: String,
     pub ai_assistance: String,
     pub saved_at: f64,
+}
+
+const INVITATION_KEY: &str = "thrive.invitation";
+
+/// The invitation the next sign-in also accepts (kept for this tab only).
+pub fn pending_invitation() -> Option<String> {
+    web_sys::window()?
+        .session_storage()
+        .ok()??
+        .get_item(INVITATION_KEY)
+        .ok()?
+        .filter(|t| !t.is_empty())
+}
+
+/// Sign in to accept `token`: the sign-in screen says so, and the next sign-in carries it.
+pub fn sign_in_to_accept(token: &str) {
+    if let Some(s) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) {
+        let _ = s.set_item(INVITATION_KEY, token);
+    }
+    set_hash("#/");
+}
+
+fn forget_invitation() {
+    if let Some(s) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) {
+        let _ = s.remove_item(INVITATION_KEY);
+    }
 }
 
 fn storage() -> Option<web_sys::Storage> {

@@ -47,7 +47,7 @@ async fn triggered_tables(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::
         "select distinct format('%I.%I', n.nspname, c.relname)
            from pg_trigger t join pg_class c on c.oid = t.tgrelid
            join pg_namespace n on n.oid = c.relnamespace
-          where not t.tgisinternal and n.nspname in ('public', 'auth')
+          where not t.tgisinternal and n.nspname in ('public', 'auth', 'audit')
           order by 1",
     )
     .fetch_all(conn)
@@ -99,10 +99,14 @@ pub async fn purge_due(
                 rows_deleted.insert(t.clone(), Value::from(n));
             }
         }
-        let audit_entries = rows_deleted
-            .get("audit_log")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
+        let audit_entries: i64 =
+            sqlx::query_scalar("select count(*) from audit.audit_log where organization_id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if audit_entries > 0 {
+            rows_deleted.insert("audit_log".to_owned(), Value::from(audit_entries));
+        }
         if !dry_run {
             let members: Vec<Uuid> =
                 sqlx::query_scalar("select user_id from memberships where organization_id = $1")
@@ -114,7 +118,7 @@ pub async fn purge_due(
                         (id, name, created_at, closure_requested_at, purge_after, purged_at,
                          audit_entries, audit_head_hash, rows_deleted)
                  select o.id, o.name, o.created_at, o.closure_requested_at, o.purge_after, $2, $3,
-                        (select h.hash from audit_heads h where h.organization_id = o.id), $4
+                        (select h.hash from audit.audit_heads h where h.organization_id = o.id), $4
                    from organizations o where o.id = $1",
             )
             .bind(id)
@@ -157,4 +161,23 @@ pub async fn purge_due(
         tx.commit().await?;
     }
     Ok(purged)
+}
+
+/// Destroys the data key of every purged organisation (the tombstones) that still has one;
+/// returns how many were destroyed. Idempotent: run after every purge.
+pub async fn destroy_purged_keys(
+    conn: &mut PgConnection,
+    keys: &dyn crate::at_rest::KeyProvider,
+) -> anyhow::Result<usize> {
+    let purged: Vec<Uuid> = sqlx::query_scalar("select id from purged_organizations")
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut destroyed = 0;
+    for org in purged {
+        if keys.existing_key(org).is_ok_and(|k| k.is_some()) {
+            destroyed += 1;
+        }
+        keys.destroy(org)?;
+    }
+    Ok(destroyed)
 }

@@ -1,6 +1,8 @@
 //! Provisioning a database for Thrive from an administrator connection: the cluster roles, the
-//! database, and the migrations (run as `thrive_owner`, never as a superuser, so every object
-//! is owned by the owner role and subject to its FORCEd policies).
+//! database, the audit trail's home (owned by the NOLOGIN `thrive_audit`, set up by the
+//! administrator because the migration login must not be able to alter it: see `audit.sql`),
+//! and the migrations (run as `thrive_owner`, never as a superuser, so every other object is
+//! owned by the owner role and subject to its FORCEd policies).
 
 use anyhow::{Context, Result};
 use secrecy::{ExposeSecret, SecretString};
@@ -75,6 +77,18 @@ pub async fn ensure_database(admin: &mut PgConnection, database: &str) -> Result
     Ok(())
 }
 
+/// Create or update schema `audit` (owned by `thrive_audit`) and move the audit tables into it.
+/// Connected to the Thrive database as an administrator; idempotent. Provisioning runs it before
+/// the migrations (they call `audit.append`) and after them (a fresh database's tables are
+/// created by migration 0004).
+pub async fn ensure_audit_owner(admin: &mut PgConnection) -> Result<()> {
+    admin
+        .execute(include_str!("audit.sql"))
+        .await
+        .context("setting up the audit schema")?;
+    Ok(())
+}
+
 /// Apply pending migrations, connected as thrive_owner.
 pub async fn migrate(owner: &mut PgConnection) -> Result<()> {
     MIGRATOR.run(owner).await.context("applying migrations")?;
@@ -90,6 +104,10 @@ pub async fn provision(admin_url: &str, database: &str, passwords: &RolePassword
     ensure_roles(&mut admin, passwords).await?;
     ensure_database(&mut admin, database).await?;
     admin.close().await?;
+    let mut admin = PgConnection::connect_with(&admin_options.clone().database(database))
+        .await
+        .context("connecting to the database as the administrator")?;
+    ensure_audit_owner(&mut admin).await?;
     let mut owner = PgConnection::connect_with(&role_options(
         &admin_options,
         database,
@@ -100,6 +118,8 @@ pub async fn provision(admin_url: &str, database: &str, passwords: &RolePassword
     .context("connecting as thrive_owner")?;
     migrate(&mut owner).await?;
     owner.close().await?;
+    ensure_audit_owner(&mut admin).await?;
+    admin.close().await?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use axum::Json;
 use serde::Deserialize;
 use sqlx::postgres::PgArguments;
 use sqlx::Arguments;
-use thrive_domain::audit::{AuditEntry, AuditVerification};
+use thrive_domain::audit::{AuditCheckpointReceipt, AuditEntry, AuditVerification};
 use thrive_domain::records::Page;
 use thrive_domain::Permission;
 use time::OffsetDateTime;
@@ -14,13 +14,15 @@ use uuid::Uuid;
 
 use super::extract::Caller;
 use super::routes::Routes;
+use crate::audit_chain;
 use crate::error::{ApiError, Result};
 use crate::startup::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()
         .get("/audit", &[Permission::AuditView], "The audit trail, filtered by staff member, service user, date range, action and tool (keyset pages)", list)
-        .get("/audit/verify", &[Permission::AuditVerify], "Recompute the organisation's audit hash chain and report the first broken entry", verify)
+        .get("/audit/verify", &[Permission::AuditVerify], "Recompute the organisation's audit hash chain and check it against the signed checkpoints; report the first entry that no longer matches", verify)
+        .get("/audit/checkpoint", &[Permission::AuditVerify], "The organisation's latest signed audit checkpoint (Ed25519), as a receipt to keep", checkpoint)
 }
 
 /// The five filters (staff member, service user, date range, action, tool), a cursor (the
@@ -70,7 +72,7 @@ pub async fn query_entries(
                 app.actor_name_at(a.organization_id, a.actor_user_id, a.seq) as actor_name,
                 a.actor_role, a.tool, a.action,
                 a.operation, a.table_name, a.record_id, a.service_user_id, a.changes
-           from audit_log a
+           from audit.audit_log a
           where a.organization_id = app.current_org()",
     );
     let mut args = PgArguments::default();
@@ -96,7 +98,7 @@ pub async fn query_entries(
         args.add(v).map_err(bad)?;
         filter(
             &mut sql,
-            " and a.seq >= coalesce((select s.seq from audit_log s where s.organization_id = app.current_org()
+            " and a.seq >= coalesce((select s.seq from audit.audit_log s where s.organization_id = app.current_org()
                  and s.at >= $ order by s.at limit 1), 9223372036854775807)",
         );
         args.add(v).map_err(bad)?;
@@ -106,7 +108,7 @@ pub async fn query_entries(
         args.add(v).map_err(bad)?;
         filter(
             &mut sql,
-            " and a.seq <= coalesce((select s.seq from audit_log s where s.organization_id = app.current_org()
+            " and a.seq <= coalesce((select s.seq from audit.audit_log s where s.organization_id = app.current_org()
                  and s.at < $ order by s.at desc limit 1), 0)",
         );
         args.add(v).map_err(bad)?;
@@ -164,18 +166,62 @@ async fn list(
     Ok(Json(page))
 }
 
+/// Recomputes the chain in Rust from the rows the caller may read (under RLS), against the
+/// hashes of the signed checkpoints that verify with the trusted key.
 async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Json<AuditVerification>> {
+    let org = caller.identity.organization_id;
+    let anchor = state.audit.clone();
+    let checkpoints = tokio::task::spawn_blocking(move || anchor.verified(org))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let mut tx = caller.begin_for(&state, Permission::AuditVerify).await?;
-    let (entries, first_broken_seq, problem): (i64, Option<i64>, Option<String>) = sqlx::query_as(
-        "select entries, first_broken_seq, problem from app.audit_verify(app.current_org())",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let v = match checkpoints {
+        Ok(cps) => {
+            let expected = cps.iter().flat_map(|cp| cp.expected()).collect();
+            audit_chain::verify_organisation(&mut tx, org, expected).await?
+        }
+        // A checkpoint that does not verify is itself a finding, not a server error.
+        Err(e) => audit_chain::Verification {
+            entries: 0,
+            first_broken_seq: None,
+            problem: Some(e.to_string()),
+        },
+    };
     tx.commit().await?;
     Ok(Json(AuditVerification {
-        entries,
-        intact: problem.is_none(),
-        first_broken_seq,
-        problem,
+        entries: v.entries,
+        intact: v.problem.is_none(),
+        first_broken_seq: v.first_broken_seq,
+        problem: v.problem,
+    }))
+}
+
+/// The latest signed checkpoint of the caller's organisation: its chain head (entry number and
+/// hash), when it was signed, the public key and the signature over `message`. 404 before the
+/// first checkpoint or where checkpoints are not configured.
+async fn checkpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<AuditCheckpointReceipt>> {
+    // The route's permission, checked in the database like every other.
+    let tx = caller.begin_for(&state, Permission::AuditVerify).await?;
+    tx.commit().await?;
+    let org = caller.identity.organization_id;
+    let Some(store) = state.audit.store.clone() else {
+        return Err(ApiError::NotFound);
+    };
+    let latest = tokio::task::spawn_blocking(move || store.latest(org))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(AuditCheckpointReceipt {
+        organization_id: latest.organization_id,
+        seq: latest.seq,
+        hash: latest.hash.clone(),
+        signed_at: latest.signed_at,
+        public_key: latest.public_key.clone(),
+        signature: latest.signature.clone(),
+        message: latest.message(),
     }))
 }

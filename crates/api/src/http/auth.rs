@@ -164,6 +164,17 @@ async fn authorize(
     let Some(user_id) = check_password(&state, address, &req.email, password).await? else {
         return Err(ApiError::InvalidCredentials);
     };
+    // The invitation is accepted only when this sign-in completes (auth.issue_code), for the
+    // invitation's own email.
+    if let Some(invitation) = req.invitation_token.as_deref() {
+        sqlx::query("select auth.sign_in_invitation($1, $2, $3, $4)")
+            .bind(user_id)
+            .bind(&req.code_challenge)
+            .bind(secret_hash(invitation))
+            .bind(state.clock.now())
+            .execute(&state.auth_pool)
+            .await?;
+    }
 
     // An account with a second factor gets a token for it, not yet a code.
     let second = random_secret();

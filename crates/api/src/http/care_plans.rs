@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::json;
 use thrive_domain::records::{
-    CarePlan, CarePlanInput, CarePlanSectionInput, CarePlanSectionRecord, Page, Review,
+    Amendment, CarePlan, CarePlanInput, CarePlanSectionInput, CarePlanSectionRecord, Page, Review,
 };
 use thrive_domain::Permission;
 use uuid::Uuid;
@@ -51,8 +51,14 @@ pub fn routes() -> Routes {
         .put(
             "/care-plans/{id}",
             &[Permission::CarePlansUpdate],
-            "Edit a care plan",
+            "Edit a draft care plan (a signed-off one is amended instead)",
             edit,
+        )
+        .post(
+            "/care-plans/{id}/amend",
+            &[Permission::CarePlansUpdate],
+            "Amend a signed-off care plan: a new draft version with its sections and the reason, to be signed off again",
+            amend,
         )
         .post(
             "/care-plans/{id}/review",
@@ -130,6 +136,25 @@ async fn edit(
 ) -> One {
     validate(&input)?;
     records::change(&s, &c, &TABLE, Permission::CarePlansUpdate, id, &input).await
+}
+
+async fn amend(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<Amendment>,
+) -> Result<(StatusCode, Json<CarePlan>)> {
+    validate(&input)?;
+    records::amend(
+        &s,
+        &c,
+        &TABLE,
+        Permission::CarePlansUpdate,
+        id,
+        &input.reason,
+        "title, summary, review_date",
+    )
+    .await
 }
 
 async fn review(

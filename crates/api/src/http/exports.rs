@@ -96,7 +96,7 @@ async fn organisation(state: AppState, caller: Caller, format: Format) -> Result
         json!({ "format": format.extension() }),
     )
     .await?;
-    let body = export::stream(tx, Scope::Organisation, format);
+    let body = export::stream(tx, Scope::Organisation, format, state.keys.clone());
     Ok(download(
         body,
         format.content_type(),
@@ -126,7 +126,12 @@ async fn service_user(
         json!({ "format": "zip", "purpose": "subject access request" }),
     )
     .await?;
-    let body = export::stream(tx, Scope::ServiceUser(id), Format::CsvZip);
+    let body = export::stream(
+        tx,
+        Scope::ServiceUser(id),
+        Format::CsvZip,
+        state.keys.clone(),
+    );
     Ok(download(
         body,
         Format::CsvZip.content_type(),

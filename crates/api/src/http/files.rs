@@ -1,6 +1,7 @@
 //! Uploads: body map evidence photos and the organisation logo. Bytes are checked and cleaned
-//! by [`crate::images`] and stored in PostgreSQL under RLS; they are served only through these
-//! authenticated routes, by the file's random id, never cached by shared caches.
+//! by [`crate::images`], encrypted with the organisation's data key ([`crate::at_rest`]) and
+//! stored in PostgreSQL under RLS; they are served only through these authenticated routes, by
+//! the file's random id, never cached by shared caches.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -102,27 +103,44 @@ async fn clean(state: &AppState, body: Bytes) -> Result<images::CleanImage> {
         .map_err(refused)
 }
 
+/// Stores a cleaned image for the caller's organisation, sealed under its data key (the id is
+/// chosen here: it is part of what the ciphertext is bound to).
 async fn store(
     tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    caller: &Caller,
     purpose: &str,
     service_user: Option<Uuid>,
     mark: Option<Uuid>,
     clean: images::CleanImage,
 ) -> Result<StoredFile> {
     let sha = Sha256::digest(&clean.bytes).to_vec();
+    let org = caller.identity.organization_id;
+    let id = Uuid::new_v4();
+    let size = clean.bytes.len();
+    let keys = state.keys.clone();
+    let plaintext = clean.bytes;
+    // The key is read (or made) from its store: blocking I/O, off the request's thread.
+    let (nonce, sealed) =
+        tokio::task::spawn_blocking(move || keys.data_key(org)?.seal(org, id, &plaintext))
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?
+            .map_err(|e| ApiError::Internal(e.into()))?;
     let file: StoredFile = sqlx::query_as(&format!(
-        "insert into files (organization_id, purpose, service_user_id, body_map_mark_id, content_type, size, sha256, width, height, content)
-         values (app.current_org(), $1, $2, $3, $4, $5, $6, $7, $8, $9) returning {META}"
+        "insert into files (id, organization_id, purpose, service_user_id, body_map_mark_id, content_type, size, sha256, width, height, content, content_nonce)
+         values ($10, app.current_org(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $11) returning {META}"
     ))
     .bind(purpose)
     .bind(service_user)
     .bind(mark)
     .bind(clean.content_type)
-    .bind(clean.bytes.len() as i32)
+    .bind(size as i32)
     .bind(sha)
     .bind(clean.width as i32)
     .bind(clean.height as i32)
-    .bind(&clean.bytes)
+    .bind(&sealed)
+    .bind(id)
+    .bind(&nonce)
     .fetch_one(&mut *tx)
     .await?;
     Ok(file)
@@ -150,6 +168,8 @@ async fn upload_photo(
         records::fetch(&mut tx, &super::body_maps::TABLE, mark).await?;
     let file = store(
         &mut tx,
+        &state,
+        &caller,
         "body_map_photo",
         Some(mark_row.service_user_id),
         Some(mark),
@@ -173,6 +193,20 @@ async fn list_photos(
     ))
     .bind(mark)
     .fetch_all(&mut *tx)
+    .await?;
+    let touched: Vec<Uuid> =
+        sqlx::query_scalar("select service_user_id from body_map_marks where id = $1")
+            .bind(mark)
+            .fetch_all(&mut *tx)
+            .await?;
+    records::audit_read(
+        &mut tx,
+        Permission::BodyMapPhotosView,
+        "files",
+        &touched,
+        Some(mark),
+        serde_json::json!({"body_map_mark_id": mark}),
+    )
     .await?;
     tx.commit().await?;
     Ok(Json(files))
@@ -202,26 +236,73 @@ async fn download(
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
     let mut tx = caller.begin(&state).await?;
-    let row: Option<(String, String, Vec<u8>)> =
-        sqlx::query_as("select purpose, content_type, content from files where id = $1")
+    let row: Option<StoredBytes> =
+        sqlx::query_as(&format!("select {BYTES} from files where id = $1"))
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-    let (purpose, content_type, bytes) = row.ok_or(ApiError::NotFound)?;
-    match purpose.as_str() {
-        "body_map_photo" => {
-            caller
-                .require(&mut tx, Permission::BodyMapPhotosView)
-                .await?
-        }
-        "service_user_photo" => {
-            caller
-                .require(&mut tx, Permission::ServiceUsersView)
-                .await?
-        }
-        _ => {}
+    let row = row.ok_or(ApiError::NotFound)?;
+    let viewed = match row.purpose.as_str() {
+        "body_map_photo" => Some(Permission::BodyMapPhotosView),
+        "service_user_photo" => Some(Permission::ServiceUsersView),
+        _ => None,
+    };
+    if let Some(action) = viewed {
+        caller.require(&mut tx, action).await?;
+        let touched: Vec<Uuid> = row.service_user_id.into_iter().collect();
+        records::audit_read(
+            &mut tx,
+            action,
+            "files",
+            &touched,
+            Some(id),
+            serde_json::Value::Null,
+        )
+        .await?;
     }
     tx.commit().await?;
+    opened(&state, row).await
+}
+
+/// The columns of [`StoredBytes`].
+const BYTES: &str =
+    "purpose, content_type, organization_id, id, service_user_id, content, content_nonce";
+
+/// A stored file's bytes as the table holds them: sealed, or plaintext from before encryption
+/// at rest (no nonce; `thrive-api provision` seals those).
+#[derive(sqlx::FromRow)]
+struct StoredBytes {
+    purpose: String,
+    content_type: String,
+    organization_id: Uuid,
+    id: Uuid,
+    service_user_id: Option<Uuid>,
+    content: Vec<u8>,
+    content_nonce: Option<Vec<u8>>,
+}
+
+/// The image response for a stored file, opened with its organisation's data key.
+async fn opened(state: &AppState, row: StoredBytes) -> Result<Response> {
+    let StoredBytes {
+        content_type,
+        organization_id: org,
+        id,
+        content,
+        content_nonce,
+        ..
+    } = row;
+    let bytes = match content_nonce {
+        None => content,
+        Some(nonce) => {
+            let keys = state.keys.clone();
+            tokio::task::spawn_blocking(move || {
+                crate::at_rest::open_file(keys.as_ref(), org, id, &nonce, &content)
+            })
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?
+            .map_err(|e| ApiError::Internal(e.into()))?
+        }
+    };
     Ok(image_response(content_type, bytes))
 }
 
@@ -270,7 +351,16 @@ async fn upload_logo(
     sqlx::query("delete from files where purpose = 'organisation_logo'")
         .execute(&mut *tx)
         .await?;
-    let file = store(&mut tx, "organisation_logo", None, None, image).await?;
+    let file = store(
+        &mut tx,
+        &state,
+        &caller,
+        "organisation_logo",
+        None,
+        None,
+        image,
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(file)))
 }
@@ -278,14 +368,14 @@ async fn upload_logo(
 /// The logo: every member sees it (the app shows it in its header).
 async fn logo(State(state): State<AppState>, caller: Caller) -> Result<Response> {
     let mut tx = caller.begin(&state).await?;
-    let row: Option<(String, Vec<u8>)> = sqlx::query_as(
-        "select content_type, content from files where purpose = 'organisation_logo' order by created_at desc limit 1",
-    )
+    let row: Option<StoredBytes> = sqlx::query_as(&format!(
+        "select {BYTES} from files
+          where purpose = 'organisation_logo' order by created_at desc limit 1"
+    ))
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
-    let (content_type, bytes) = row.ok_or(ApiError::NotFound)?;
-    Ok(image_response(content_type, bytes))
+    opened(&state, row.ok_or(ApiError::NotFound)?).await
 }
 
 /// Replaces a service user's profile photo.
@@ -323,6 +413,8 @@ async fn upload_profile_photo(
         .await?;
     let file = store(
         &mut tx,
+        &state,
+        &caller,
         "service_user_photo",
         Some(service_user),
         None,
@@ -342,14 +434,23 @@ async fn profile_photo(
     let mut tx = caller
         .begin_for(&state, Permission::ServiceUsersView)
         .await?;
-    let row: Option<(String, Vec<u8>)> = sqlx::query_as(
-        "select content_type, content from files
-          where purpose = 'service_user_photo' and service_user_id = $1",
-    )
+    let row: Option<StoredBytes> = sqlx::query_as(&format!(
+        "select {BYTES} from files
+          where purpose = 'service_user_photo' and service_user_id = $1"
+    ))
     .bind(service_user)
     .fetch_optional(&mut *tx)
     .await?;
+    let row = row.ok_or(ApiError::NotFound)?;
+    records::audit_read(
+        &mut tx,
+        Permission::ServiceUsersView,
+        "files",
+        &[service_user],
+        None,
+        serde_json::json!({"profile_photo": service_user}),
+    )
+    .await?;
     tx.commit().await?;
-    let (content_type, bytes) = row.ok_or(ApiError::NotFound)?;
-    Ok(image_response(content_type, bytes))
+    opened(&state, row).await
 }

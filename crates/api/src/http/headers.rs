@@ -10,13 +10,16 @@ script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blo
 font-src 'self'; worker-src 'self'; object-src 'none'; frame-ancestors 'none'; \
 base-uri 'none'; form-action 'self'";
 
-/// The fixed set, as (name, value). Cross-origin isolation (COOP + COEP) lets the browser grant
-/// SharedArrayBuffer to the assistant's worker threads.
-pub const SECURITY_HEADERS: [(&str, &str); 9] = [
-    (
-        "strict-transport-security",
-        "max-age=31536000; includeSubDomains",
-    ),
+/// HSTS, sent only on responses over HTTPS (RFC 6797 §7.2: a browser ignores it over plain
+/// HTTP, and sending it there only misleads a reader of the headers).
+pub const HSTS: (&str, &str) = (
+    "strict-transport-security",
+    "max-age=31536000; includeSubDomains",
+);
+
+/// The fixed set, as (name, value), on every response. Cross-origin isolation (COOP + COEP)
+/// lets the browser grant SharedArrayBuffer to the assistant's worker threads.
+pub const SECURITY_HEADERS: [(&str, &str); 8] = [
     ("content-security-policy", CONTENT_SECURITY_POLICY),
     ("x-frame-options", "DENY"),
     ("x-content-type-options", "nosniff"),
@@ -32,8 +35,15 @@ pub const SECURITY_HEADERS: [(&str, &str); 9] = [
 
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let is_api = request.uri().path().starts_with("/api/");
+    let over_tls = request.extensions().get::<crate::tls::OverTls>().is_some();
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if over_tls {
+        headers.insert(
+            HeaderName::from_static(HSTS.0),
+            HeaderValue::from_static(HSTS.1),
+        );
+    }
     for (name, value) in SECURITY_HEADERS {
         headers.insert(
             HeaderName::from_static(name),

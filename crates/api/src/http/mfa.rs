@@ -52,6 +52,7 @@ pub const STEP_UP: &[(Method, &str)] = &[
     (Method::DELETE, "/organisation/closure"),
     (Method::DELETE, "/account/mfa/totp"),
     (Method::POST, "/staff/{user_id}/password-reset"),
+    (Method::GET, "/auth/step-up"),
 ];
 
 /// Whether `method` on the route `path` (as matched, with or without `/api`) needs step-up.
@@ -74,6 +75,12 @@ pub fn routes() -> Routes {
             &[],
             "Prove it is you again (password or second-factor code) for the guarded routes",
             step_up,
+        )
+        .get(
+            "/auth/step-up",
+            &[],
+            "204 while a fresh authentication is in hand, else step_up_required (before a download link)",
+            fresh,
         )
         .get(
             "/account/mfa",
@@ -289,6 +296,11 @@ async fn step_up(
     }
     tracing::info!(user_id = %me, "stepped up");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The guard in [`super::extract::Caller`] does the work: reaching here means fresh.
+async fn fresh(_caller: super::extract::Caller) -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 async fn status(

@@ -20,6 +20,7 @@ pub mod mfa;
 pub mod models;
 pub mod observations;
 pub mod organisation;
+pub mod passkeys;
 pub mod records;
 pub mod risk_assessments;
 pub mod roles;
@@ -80,6 +81,7 @@ pub fn api_routes() -> Routes {
         .merge(files::routes())
         .merge(account::routes())
         .merge(mfa::routes())
+        .merge(passkeys::routes())
         .merge(models::routes())
 }
 

@@ -256,8 +256,51 @@ pub async fn index<R: DeserializeOwned + Serialize>(
 ) -> Result<axum::Json<Page<R>>> {
     let mut tx = caller.begin_for(state, action).await?;
     let page = list(&mut tx, table, query).await?;
+    let touched: Vec<Uuid> = page.items.iter().filter_map(service_user_of).collect();
+    let detail = serde_json::json!({
+        "service_user_id": query.service_user_id,
+        "before": query.before,
+        "limit": query.limit,
+        "filters": query.filters,
+        "rows": page.items.len(),
+    });
+    audit_read(&mut tx, action, table.name, &touched, None, detail).await?;
     tx.commit().await?;
     Ok(axum::Json(page))
+}
+
+/// The `service_user_id` of a record, as it serialises.
+fn service_user_of<R: Serialize>(row: &R) -> Option<Uuid> {
+    serde_json::to_value(row)
+        .ok()?
+        .get("service_user_id")?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// The read audit (issue 10, finding 4): one entry per request that read clinical data, naming
+/// the view `action` (its tool), the table, the record (when one) and the service users it
+/// touched; the same read by the same person within five minutes is collapsed into the first
+/// entry (`app.audit_read`). Every read path calls this, in the request's own transaction, so
+/// a read that is answered is a read that is recorded.
+pub async fn audit_read(
+    tx: &mut PgConnection,
+    action: Permission,
+    table: &str,
+    service_users: &[Uuid],
+    record: Option<Uuid>,
+    detail: Value,
+) -> Result<()> {
+    sqlx::query("select app.audit_read($1, $2, $3, $4, $5)")
+        .bind(action.key())
+        .bind(table)
+        .bind(service_users)
+        .bind(record)
+        .bind(Json(detail))
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 pub async fn show<R: DeserializeOwned + Serialize>(
@@ -268,7 +311,9 @@ pub async fn show<R: DeserializeOwned + Serialize>(
     id: Uuid,
 ) -> Result<axum::Json<R>> {
     let mut tx = caller.begin_for(state, action).await?;
-    let row = fetch(&mut tx, table, id).await?;
+    let row: R = fetch(&mut tx, table, id).await?;
+    let touched: Vec<Uuid> = service_user_of(&row).into_iter().collect();
+    audit_read(&mut tx, action, table.name, &touched, Some(id), Value::Null).await?;
     tx.commit().await?;
     Ok(axum::Json(row))
 }
@@ -299,6 +344,41 @@ pub async fn change<R: DeserializeOwned + Serialize>(
     let row = update(&mut tx, table, id, fields).await?;
     tx.commit().await?;
     Ok(axum::Json(row))
+}
+
+/// Amends a signed-off record: inserts a new draft version copying `copied` (static column
+/// names) from record `id`, naming it and the reason. The guard trigger checks that `id` is
+/// signed off and the reason given, numbers the version and, for a care plan, copies its
+/// sections; signing the amendment off archives the version it amends.
+pub async fn amend<R: DeserializeOwned + Serialize>(
+    state: &AppState,
+    caller: &Caller,
+    table: &Table,
+    action: Permission,
+    id: Uuid,
+    reason: &str,
+    copied: &'static str,
+) -> Result<(StatusCode, axum::Json<R>)> {
+    let mut tx = caller.begin_for(state, action).await?;
+    let sql = format!(
+        "insert into {t} (organization_id, service_user_id, {copied}, amends_id, amendment_reason)
+         select o.organization_id, o.service_user_id, {copied_o}, o.id, $2 from {t} o where o.id = $1
+         returning to_jsonb({t}.*)",
+        t = table.name,
+        copied_o = copied
+            .split(',')
+            .map(|c| format!("o.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    let row: Option<Value> = sqlx::query_scalar(&sql)
+        .bind(id)
+        .bind(reason)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let row = decode(row.ok_or(ApiError::NotFound)?)?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(row)))
 }
 
 pub async fn remove(

@@ -5,7 +5,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::json;
-use thrive_domain::records::{risk_score, Page, Review, RiskAssessment, RiskAssessmentInput};
+use thrive_domain::records::{
+    risk_score, Amendment, Page, Review, RiskAssessment, RiskAssessmentInput,
+};
 use thrive_domain::Permission;
 use uuid::Uuid;
 
@@ -44,8 +46,14 @@ pub fn routes() -> Routes {
         .put(
             "/risk-assessments/{id}",
             &[Permission::RiskAssessmentsUpdate],
-            "Edit a risk assessment",
+            "Edit a draft risk assessment (a signed-off one is amended instead)",
             edit,
+        )
+        .post(
+            "/risk-assessments/{id}/amend",
+            &[Permission::RiskAssessmentsUpdate],
+            "Amend a signed-off risk assessment: a new draft version with the reason, to be signed off again",
+            amend,
         )
         .post(
             "/risk-assessments/{id}/review",
@@ -122,6 +130,25 @@ async fn edit(
         Permission::RiskAssessmentsUpdate,
         id,
         scored(&input),
+    )
+    .await
+}
+
+async fn amend(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<Uuid>,
+    AppJson(input): AppJson<Amendment>,
+) -> Result<(StatusCode, Json<RiskAssessment>)> {
+    validate(&input)?;
+    records::amend(
+        &s,
+        &c,
+        &TABLE,
+        Permission::RiskAssessmentsUpdate,
+        id,
+        &input.reason,
+        "kind, answers, score, level, control_measures, review_date",
     )
     .await
 }

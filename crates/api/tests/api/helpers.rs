@@ -215,12 +215,51 @@ impl World {
     }
 }
 
+/// A key store of its own (fresh master key, fresh directory) for one test application.
+pub fn test_keys() -> Arc<thrive_api::at_rest::DirectoryKeys> {
+    use thrive_api::at_rest::DirectoryKeys;
+    let dir = std::env::temp_dir().join(format!("thrive-keys-{}", Uuid::new_v4()));
+    Arc::new(
+        DirectoryKeys::new(&DirectoryKeys::generate_master_key().into(), dir).expect("key store"),
+    )
+}
+
 /// The real application on 127.0.0.1:0 with a manual clock.
 pub struct TestApp {
     pub base: String,
     pub db: TestDb,
     pub clock: ManualClock,
     pub http: reqwest::Client,
+    /// The application's data keys (encryption at rest).
+    pub keys: Arc<thrive_api::at_rest::DirectoryKeys>,
+    /// This app's audit checkpoint directory: `key` (the signing key) and `store`.
+    pub checkpoints: std::path::PathBuf,
+}
+
+impl TestApp {
+    /// Runs the checkpointer (`thrive-api audit-checkpoint`) over this app's database.
+    pub async fn audit_checkpoint(&self) -> Vec<(Uuid, thrive_api::checkpoints::Outcome)> {
+        let key =
+            thrive_api::checkpoints::CheckpointKey::load_or_create(&self.checkpoints.join("key"))
+                .expect("key");
+        let store = thrive_api::checkpoints::DirectoryStore::new(self.checkpoints.join("store"));
+        let mut conn = self.db.admin_conn().await;
+        thrive_api::checkpoints::checkpoint_all(&mut conn, &store, &key, OffsetDateTime::now_utc())
+            .await
+            .expect("checkpoint")
+    }
+
+    /// `thrive-api verify-audit` over this app's database, against its checkpoints.
+    pub async fn verify_audit(&self) -> Vec<(Uuid, thrive_api::audit_chain::Verification)> {
+        let key =
+            thrive_api::checkpoints::CheckpointKey::load_or_create(&self.checkpoints.join("key"))
+                .expect("key");
+        let store = thrive_api::checkpoints::DirectoryStore::new(self.checkpoints.join("store"));
+        let mut conn = self.db.admin_conn().await;
+        thrive_api::checkpoints::verify_all(&mut conn, Some(&store), Some(&key.verifying_key()))
+            .await
+            .expect("verify")
+    }
 }
 
 pub fn pkce_pair() -> (String, String) {
@@ -283,6 +322,13 @@ impl TestApp {
     ) -> TestApp {
         let db = TestDb::new().await;
         let clock = ManualClock::new(OffsetDateTime::now_utc());
+        // This app's signed audit checkpoints: a directory of its own and a fresh key.
+        let checkpoints =
+            std::env::temp_dir().join(format!("thrive-checkpoints-{}", Uuid::new_v4().simple()));
+        let checkpoint_key =
+            thrive_api::checkpoints::CheckpointKey::load_or_create(&checkpoints.join("key"))
+                .expect("checkpoint key");
+        let keys = test_keys();
         let state = AppState {
             pool: db.app.clone(),
             auth_pool: db.auth.clone(),
@@ -291,6 +337,17 @@ impl TestApp {
             auth,
             static_dir,
             models,
+            audit: thrive_api::checkpoints::AuditAnchor {
+                store: Some(Arc::new(thrive_api::checkpoints::DirectoryStore::new(
+                    checkpoints.join("store"),
+                ))),
+                public_key: Some(checkpoint_key.verifying_key()),
+            },
+            passkeys: Some(Arc::new(
+                thrive_api::http::passkeys::relying_party("http://localhost")
+                    .expect("relying party"),
+            )),
+            keys: keys.clone(),
         };
         let router = thrive_api::http::app_with(state.clone(), extra);
         let app = Application::with_router("127.0.0.1:0".parse().expect("addr"), state, router)
@@ -307,6 +364,8 @@ impl TestApp {
             db,
             clock,
             http,
+            checkpoints,
+            keys,
         }
     }
 

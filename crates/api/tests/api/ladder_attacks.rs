@@ -294,7 +294,7 @@ async fn a_person_shared_with_another_organisation_is_renamed_only_by_themselves
         let app = &app;
         async move {
             sqlx::query_scalar::<_, i64>(
-                "select count(*) from audit_log where organization_id = $1 and table_name = 'users' and record_id = $2",
+                "select count(*) from audit.audit_log where organization_id = $1 and table_name = 'users' and record_id = $2",
             )
             .bind(org)
             .bind(carer)

@@ -3,6 +3,8 @@
 //! Run them with `cargo xtask test`, which starts the cluster and sets THRIVE_TEST_*.
 
 mod account;
+mod at_rest;
+mod audit_trail;
 mod auth;
 mod catalogue;
 mod exports;
@@ -10,15 +12,20 @@ mod files;
 mod headers;
 mod helpers;
 mod home;
+mod immutability;
 mod ladder_attacks;
 mod matrix;
 mod mfa;
 mod models;
 mod observability;
 mod openapi;
+mod operations;
+mod passkeys;
+mod read_audit;
 mod records;
 mod request_attacks;
 mod rls;
 mod service_users;
 mod sign_in_attacks;
+mod tls;
 mod wedge;

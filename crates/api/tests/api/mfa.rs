@@ -114,7 +114,7 @@ async fn totp_enrolment_sign_in_recovery_codes_once_and_wrong_codes_lock() {
     assert_eq!(status, json!({"totp": true, "recovery_codes_left": 10}));
     // Enrolment is in the organisation's audit trail.
     let audited: i64 = sqlx::query_scalar(
-        "select count(*) from audit_log where table_name = 'second_factor' and changes->'factor'->>'new' = 'enrol' and actor_user_id = $1",
+        "select count(*) from audit.audit_log where table_name = 'second_factor' and changes->'factor'->>'new' = 'enrol' and actor_user_id = $1",
     )
     .bind(world.a.user("carer1"))
     .fetch_one(&app.db.admin)

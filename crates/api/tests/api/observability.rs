@@ -34,6 +34,12 @@ async fn metrics_count_requests_per_route_on_their_own_listener_only() {
             None,
             thrive_api::model_files::DEFAULT_CHUNK_BYTES,
         ),
+        audit: thrive_api::checkpoints::AuditAnchor {
+            store: None,
+            public_key: None,
+        },
+        passkeys: None,
+        keys: app.keys.clone(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -179,6 +179,110 @@ async fn an_existing_account_joins_by_signing_in_and_accepting_with_its_session(
     assert_eq!(joined, 1);
 }
 
+/// Finding 1, for a person with an account but no membership left (deactivated where they
+/// worked): they cannot sign in to hold a session, so they join by signing in normally (PKCE,
+/// lockout, second factor) with the invitation, which is accepted when the sign-in completes and
+/// lands them in the new organisation. A wrong password joins nothing; another person's
+/// invitation is not theirs to accept.
+#[tokio::test]
+async fn an_account_with_no_membership_joins_by_signing_in_with_the_invitation() {
+    let app = TestApp::spawn().await;
+    let world = World::seed(&app.db).await;
+    let carer = world.a.user("carer1");
+    let email = world.a.email("carer1");
+    let admin_a = app.sign_in(world.a.email("admin")).await;
+    app.expect(
+        204,
+        "POST",
+        &format!("/api/staff/{carer}/deactivate"),
+        &admin_a,
+        None,
+    )
+    .await;
+    let (_, challenge) = pkce_pair();
+    let resp = app.authorize(email, PASSWORD, &challenge).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "no membership: no sign-in"
+    );
+
+    let admin_b = app.sign_in(world.b.email("admin")).await;
+    let role = carer_role(&app, world.b.id()).await;
+    let token = invite(&app, &admin_b, email, role).await;
+    let someone_else = invite(&app, &admin_b, "someone.else@b.example", role).await;
+
+    let authorize = |password: &'static str, invitation: String, challenge: String| {
+        let app = &app;
+        async move {
+            app.http
+                .post(app.url("/api/auth/authorize"))
+                .json(
+                    &json!({"email": email, "password": password, "code_challenge": challenge,
+                              "code_challenge_method": "S256", "invitation_token": invitation}),
+                )
+                .send()
+                .await
+                .expect("authorize")
+        }
+    };
+    // A wrong password with the invitation: refused, and nothing joined.
+    let (_, challenge) = pkce_pair();
+    let resp = authorize(WRONG, token.clone(), challenge).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // Someone else's invitation: the right password still has nowhere to sign in to.
+    let (_, challenge) = pkce_pair();
+    let resp = authorize(PASSWORD, someone_else.clone(), challenge).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let joined = |org: Uuid| {
+        let app = &app;
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from memberships where user_id = $1 and organization_id = $2 and active",
+            )
+            .bind(carer)
+            .bind(org)
+            .fetch_one(&app.db.admin)
+            .await
+            .expect("count")
+        }
+    };
+    assert_eq!(joined(world.b.id()).await, 0);
+
+    // Their own invitation and the right password: the code signs in to the new organisation.
+    let (verifier, challenge) = pkce_pair();
+    let resp = authorize(PASSWORD, token.clone(), challenge).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let code = resp.json::<Value>().await.expect("json")["code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    let resp = app.exchange(&code, &verifier, None).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let cookie = crate::helpers::session_cookie(resp.headers())
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
+    let me = app.expect(200, "GET", "/api/me", &cookie, None).await;
+    assert_eq!(me["organization_name"], "Org b");
+    assert_eq!(me["role_name"], "Carer");
+    assert_eq!(joined(world.b.id()).await, 1);
+    assert_eq!(joined(world.a.id()).await, 0, "still not back in a");
+    // The invitation is spent: nobody accepts it again, by either route.
+    let (status, _) = accept(&app, &token, PASSWORD).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    app.expect(
+        409,
+        "POST",
+        "/api/auth/accept-invitation/signed-in",
+        &cookie,
+        Some(&json!({"token": token})),
+    )
+    .await;
+}
+
 /// Limits raised so that only the lockout (in PostgreSQL) decides, as if every request came
 /// from its own address or through a proxy.
 fn unthrottled() -> AuthSettings {

@@ -1,6 +1,7 @@
 //! The step-up prompt: shown when the server answers `step_up_required` (exports, ladder
 //! changes, deactivation, closure need a fresh authentication). The person confirms with their
-//! password or a second-factor code, then repeats what they were doing.
+//! password, a second-factor code or a passkey, and what they were doing carries on (the
+//! refused request is sent again; see `api::send`); cancelling gives the refusal back.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -41,15 +42,31 @@ pub fn StepUpDialog() -> impl IntoView {
             match api::step_up(&request).await {
                 Ok(()) => {
                     secret.set(String::new());
-                    session.step_up.set(false);
-                    session.notice_in_app.set(Some(
-                        "Confirmed. You can carry on for the next five minutes: repeat what you were doing.".into(),
-                    ));
+                    crate::session::step_up_finished(true);
                 }
                 Err(e) => error.set(Some(e.to_string())),
             }
             busy.set(false);
         });
+    };
+    let with_passkey = move |_| {
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        spawn_local(async move {
+            match api::step_up_passkey().await {
+                Ok(()) => crate::session::step_up_finished(true),
+                Err(e) => error.set(Some(e.to_string())),
+            }
+            busy.set(false);
+        });
+    };
+    let cancel = move |_| {
+        secret.set(String::new());
+        error.set(None);
+        crate::session::step_up_finished(false);
     };
     view! {
         <Show when=move || session.step_up.get()>
@@ -63,7 +80,10 @@ pub fn StepUpDialog() -> impl IntoView {
                         prop:value=move || secret.get() on:input=move |ev| secret.set(event_target_value(&ev)) />
                     <p class="error" role="alert">{move || error.get()}</p>
                     <button type="submit" disabled=move || busy.get()>"Confirm"</button>
-                    <button type="button" class="ghost" on:click=move |_| session.step_up.set(false)>"Cancel"</button>
+                    {crate::passkey::supported().then(|| view! {
+                        <button type="button" class="secondary" disabled=move || busy.get() on:click=with_passkey>"Use a passkey"</button>
+                    })}
+                    <button type="button" class="ghost" on:click=cancel>"Cancel"</button>
                 </form>
             </div>
         </Show>

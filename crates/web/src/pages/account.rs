@@ -1,6 +1,8 @@
 //! The person's own account: second factors. Setting up an authenticator app shows the secret
 //! (to type in, or as an otpauth link) once, then, after a code confirms it, ten recovery codes
-//! once. Members of a role that needs a second factor are sent here until they have one.
+//! once. Passkeys (this device's or a security key) can be added, listed and removed; adding
+//! and removing need a fresh authentication. Members of a role that needs a second factor are
+//! sent here until they have one.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -77,8 +79,91 @@ pub fn AccountPage() -> impl IntoView {
             })}
             <p class="error" role="alert">{move || error.get()}</p>
         </section>
+        <PasskeysSection />
         <PasswordSection />
         <OrganisationsSection />
+    }
+}
+
+/// The person's passkeys: add one (named, e.g. "Ward laptop"), list, remove.
+#[component]
+fn PasskeysSection() -> impl IntoView {
+    let list = LocalResource::new(api::passkeys);
+    let name = RwSignal::new(String::new());
+    let message = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        message.set(None);
+        spawn_local(async move {
+            match api::passkey_enrol(name.get_untracked()).await {
+                Ok(p) => {
+                    name.set(String::new());
+                    message.set(Some(format!("Passkey \u{201c}{}\u{201d} added.", p.name)));
+                    list.refetch();
+                }
+                Err(e) => message.set(Some(
+                    e.field("name")
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| e.to_string()),
+                )),
+            }
+            busy.set(false);
+        });
+    };
+    let remove = move |id: uuid::Uuid| {
+        message.set(None);
+        spawn_local(async move {
+            match api::passkey_remove(id).await {
+                Ok(()) => {
+                    message.set(Some("Passkey removed.".into()));
+                    list.refetch();
+                }
+                Err(e) => message.set(Some(e.to_string())),
+            }
+        });
+    };
+    view! {
+        <section class="card" aria-labelledby="passkeys-title">
+            <h2 id="passkeys-title">"Passkeys"</h2>
+            <p>"A passkey is a second factor kept by this device (its fingerprint reader, face or PIN) or by a security key."</p>
+            <Suspense fallback=loading>
+                {move || list.get().map(|r| match r {
+                    Ok(keys) if keys.is_empty() => view! { <p data-testid="passkeys-none">"No passkeys yet."</p> }.into_any(),
+                    Ok(keys) => view! {
+                        <ul data-testid="passkeys">
+                            {keys.into_iter().map(|k| {
+                                let id = k.id;
+                                let used = k.last_used_at.map(|t| format!("last used {}", crate::util::when(t)))
+                                    .unwrap_or_else(|| "not used yet".into());
+                                let label = format!("Remove passkey {}", k.name);
+                                view! {
+                                    <li>
+                                        <strong>{k.name.clone()}</strong>" — added " {crate::util::when(k.created_at)} ", " {used} " "
+                                        <button class="secondary" aria-label=label on:click=move |_| remove(id)>"Remove"</button>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                    Err(e) => error_view(&e),
+                })}
+            </Suspense>
+            {crate::passkey::supported().then(|| view! {
+                <form on:submit=add>
+                    <label for="passkey-name">"Name for a new passkey"</label>
+                    <input id="passkey-name" type="text" maxlength="100" required placeholder="Ward laptop"
+                        prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
+                    <button type="submit" disabled=move || busy.get()>"Add a passkey"</button>
+                </form>
+            })}
+            <p role="status">{move || message.get()}</p>
+        </section>
     }
 }
 

@@ -1,7 +1,10 @@
 //! Data exports: the whole organisation (CSV zip, Excel), inspection reports, the audit trail,
-//! and one service user's record (subject access). Plain links: the browser downloads them.
+//! and one service user's record (subject access). Links the browser downloads, once a fresh
+//! authentication is in hand: the exports need step-up, so a click first checks (asking the
+//! person to confirm it is them if needed), then downloads.
 
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use thrive_domain::Permission;
 
 use crate::api;
@@ -15,7 +18,7 @@ pub fn ExportsPage() -> impl IntoView {
     let link = move |p: Permission, href: &'static str, label: &'static str, what: &'static str| {
         session.can(p).then(|| {
             view! {
-                <li><a href=href download>{label}</a>" — " {what}</li>
+                <li>{download(href.to_owned(), label.to_owned())}" — " {what}</li>
             }
         })
     };
@@ -39,7 +42,7 @@ pub fn ExportsPage() -> impl IntoView {
                         Ok(list) => view! {
                             <ul class="links">
                                 {list.into_iter().map(|su| view! {
-                                    <li><a href=format!("/api/service-users/{}/export.zip", su.id) download>{format!("{} (zip)", su.display_name)}</a></li>
+                                    <li>{download(format!("/api/service-users/{}/export.zip", su.id), format!("{} (zip)", su.display_name))}</li>
                                 }).collect_view()}
                             </ul>
                         }.into_any(),
@@ -47,5 +50,37 @@ pub fn ExportsPage() -> impl IntoView {
                 </Suspense>
             </section>
         </Show>
+    }
+}
+
+/// A download link that first makes sure of a fresh authentication (the step-up dialog asks
+/// for one if needed), then lets the browser download.
+fn download(href: String, label: String) -> impl IntoView {
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let target = href.clone();
+    let click = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        let target = target.clone();
+        spawn_local(async move {
+            match api::ensure_stepped_up().await {
+                Ok(()) => {
+                    if let Some(w) = web_sys::window() {
+                        let _ = w.location().assign(&target);
+                    }
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <a href=href download on:click=click>{label}</a>
+        {move || error.get().map(|e| view! { " " <span class="error" role="alert">{e}</span> })}
     }
 }

@@ -1,7 +1,9 @@
 //! Accepting a staff invitation from the link a manager handed over (`#/invitation/<token>`:
 //! the token stays in the fragment, so it never reaches a server log or a Referer). New to
-//! Thrive: choose a password. Already have an account: sign in as usual, open the link again
-//! and join with that session — your password is never asked for here.
+//! Thrive: choose a password. Already have an account: sign in as usual from here (the sign-in
+//! carries the invitation and joins, even with no membership anywhere else), or, signed in
+//! already, join with that session. A password is never sent to an invitation route for an
+//! existing account.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -86,7 +88,8 @@ pub fn InvitationPage() -> impl IntoView {
                                         <button type="submit">"Create my account"</button>
                                     </form>
                                     <h2>"Already have a Thrive account?"</h2>
-                                    <p><a href="#/">"Sign in"</a>" as usual, then open this link again to join."</p>
+                                    <p>"Sign in as usual: signing in accepts the invitation."</p>
+                                    <button class="secondary" on:click=move |_| crate::session::sign_in_to_accept(&token())>"Sign in to join"</button>
                                 }>
                                     <button on:click=join>"Join with my account"</button>
                                 </Show>

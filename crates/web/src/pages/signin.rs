@@ -49,6 +49,32 @@ pub fn SignInPage(
             busy.set(false);
         });
     };
+    let done_passkey = on_signed_in.clone();
+    let use_passkey = move |_| {
+        let Some((token, verifier)) = factor.get_untracked() else {
+            return;
+        };
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        let done = done_passkey.clone();
+        spawn_local(async move {
+            match api::second_factor_passkey(token, verifier).await {
+                Ok(me) => {
+                    factor.set(None);
+                    done(me);
+                }
+                Err(e) => {
+                    // The token may be spent: start again from the password.
+                    factor.set(None);
+                    error.set(Some(e.to_string()));
+                }
+            }
+            busy.set(false);
+        });
+    };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if busy.get_untracked() {
@@ -78,6 +104,9 @@ pub fn SignInPage(
             <form class="card signin" on:submit=submit>
                 <h1>"Sign in to Thrive"</h1>
                 {move || notice.get().map(|n| view! { <p class="notice" role="status" data-testid="signed-out-notice">{n}</p> })}
+                {crate::session::pending_invitation().map(|_| view! {
+                    <p class="notice" role="status" data-testid="joining-notice">"Signing in also accepts your invitation."</p>
+                })}
                 <label for="email">"Email"</label>
                 <input id="email" name="email" type="email" autocomplete="username" required
                     prop:value=move || email.get() on:input=move |ev| email.set(event_target_value(&ev)) />
@@ -91,9 +120,14 @@ pub fn SignInPage(
     };
     let code_form = move || {
         let submit_code = submit_code.clone();
+        let use_passkey = use_passkey.clone();
         view! {
             <form class="card signin" on:submit=submit_code>
                 <h1>"Second step"</h1>
+                {crate::passkey::supported().then(|| view! {
+                    <p>"Use your passkey, or enter a code below."</p>
+                    <button type="button" disabled=move || busy.get() on:click=use_passkey>"Use a passkey"</button>
+                })}
                 <p>"Enter the 6-digit code from your authenticator app, or one of your recovery codes."</p>
                 <label for="otp">"Code"</label>
                 <input id="otp" name="otp" type="text" autocomplete="one-time-code" required
