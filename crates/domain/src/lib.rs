@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod home;
 pub mod password;
 pub mod permissions;
 pub mod records;

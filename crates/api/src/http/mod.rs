@@ -13,6 +13,7 @@ pub mod extract;
 pub mod files;
 pub mod handovers;
 pub mod headers;
+pub mod home;
 pub mod incidents;
 pub mod medication;
 pub mod mfa;
@@ -70,6 +71,7 @@ pub fn api_routes() -> Routes {
         .merge(body_maps::routes())
         .merge(observations::routes())
         .merge(handovers::routes())
+        .merge(home::routes())
         .merge(medication::routes())
         .merge(roles::routes())
         .merge(audit::routes())

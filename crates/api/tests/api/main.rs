@@ -11,6 +11,7 @@ mod exports;
 mod files;
 mod headers;
 mod helpers;
+mod home;
 mod immutability;
 mod ladder_attacks;
 mod matrix;

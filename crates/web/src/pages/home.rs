@@ -2,11 +2,8 @@
 //! (notes awaiting sign-off, open incidents, overdue reviews) with two small charts.
 
 use leptos::prelude::*;
-use serde_json::Value;
-use thrive_domain::records::{CareNote, Handover, Page, Prescription};
-use thrive_domain::service_users::ServiceUserSummary;
+use thrive_domain::home::{Dashboard, Today};
 use thrive_domain::Permission;
-use time::OffsetDateTime;
 
 use super::service_users::ServiceUsersTable;
 use crate::api;
@@ -55,77 +52,46 @@ struct Task {
 
 #[component]
 fn TodaysTasks() -> impl IntoView {
-    let session = expect_context::<Session>();
-    let meds = session.can(Permission::MedicationView);
-    let handovers = session.can(Permission::HandoversView);
-    let obs = session.can(Permission::ObservationsView);
+    // One request (issue 13 item 3): the API lists, under RLS, what this page used to ask three
+    // requests per service user for; each part only with its permission.
     let tasks = LocalResource::new(move || async move {
-        let people: Vec<ServiceUserSummary> = api::service_users().await.unwrap_or_default();
-        let mut out = Vec::new();
-        let since = util::now() - time::Duration::hours(24);
-        for su in people.iter().take(12) {
-            if meds {
-                let url = format!(
-                    "/api/prescriptions?service_user_id={}&status=active&limit=50",
-                    su.id
-                );
-                if let Ok(p) = api::get::<Page<Prescription>>(&url).await {
-                    for rx in p.items {
-                        for t in &rx.times {
-                            out.push(Task {
-                                time: t.clone(),
-                                what: format!(
-                                    "{}: {} {} ({})",
-                                    su.display_name,
-                                    rx.drug,
-                                    rx.dose,
-                                    util::label(rx.route.key())
-                                ),
-                                href: Route::record(su.id, RecordTab::Medication).href(),
-                            });
-                        }
-                    }
-                }
-            }
-            if handovers {
-                let url = format!("/api/handovers?service_user_id={}&limit=5", su.id);
-                if let Ok(p) = api::get::<Page<Handover>>(&url).await {
-                    for h in p.items.into_iter().filter(|h| h.created_at >= since) {
-                        out.push(Task {
-                            time: util::when(h.created_at),
-                            what: format!(
-                                "{}: read and acknowledge the {} handover",
-                                su.display_name,
-                                h.shift.key()
-                            ),
-                            href: Route::record(su.id, RecordTab::Handovers).href(),
-                        });
-                    }
-                }
-            }
-            if obs {
-                let url = format!(
-                    "/api/observations?service_user_id={}&kind=fluid&limit=1",
-                    su.id
-                );
-                let last: Option<OffsetDateTime> = api::get::<Page<Value>>(&url)
-                    .await
-                    .ok()
-                    .and_then(|p| p.items.into_iter().next())
-                    .and_then(|v| {
-                        v.get("observed_at")
-                            .and_then(Value::as_str)
-                            .map(|s| util::from_ms(js_sys::Date::parse(s)))
-                    });
-                if last.is_none_or(|t| t < util::now() - time::Duration::hours(4)) {
-                    out.push(Task {
+        let today = api::get::<Today>("/api/home/today")
+            .await
+            .map(|t| t.tasks)
+            .unwrap_or_default();
+        let mut out: Vec<Task> = today
+            .into_iter()
+            .filter_map(|t| {
+                let name = t.display_name;
+                let su = t.service_user_id;
+                match t.kind.as_str() {
+                    "dose" => Some(Task {
+                        time: t.time.unwrap_or_default(),
+                        what: format!(
+                            "{name}: {} {} ({})",
+                            t.drug.unwrap_or_default(),
+                            t.dose.unwrap_or_default(),
+                            util::label(t.route.as_deref().unwrap_or_default())
+                        ),
+                        href: Route::record(su, RecordTab::Medication).href(),
+                    }),
+                    "handover" => Some(Task {
+                        time: t.at.as_deref().map(util::when_str).unwrap_or_default(),
+                        what: format!(
+                            "{name}: read and acknowledge the {} handover",
+                            t.shift.unwrap_or_default()
+                        ),
+                        href: Route::record(su, RecordTab::Handovers).href(),
+                    }),
+                    "fluid_overdue" => Some(Task {
                         time: "Overdue".into(),
-                        what: format!("{}: fluid chart not updated in 4 hours", su.display_name),
-                        href: Route::record(su.id, RecordTab::Observations).href(),
-                    });
+                        what: format!("{name}: fluid chart not updated in 4 hours"),
+                        href: Route::record(su, RecordTab::Observations).href(),
+                    }),
+                    _ => None,
                 }
-            }
-        }
+            })
+            .collect();
         out.sort_by(|a, b| a.time.cmp(&b.time));
         out
     });
@@ -147,68 +113,27 @@ fn TodaysTasks() -> impl IntoView {
     }
 }
 
-fn day_key(t: OffsetDateTime) -> (i32, u8, u8) {
-    (t.year(), t.month() as u8, t.day())
-}
-
 #[component]
 fn ManagerDashboard() -> impl IntoView {
-    let data = LocalResource::new(|| async {
-        let submitted = api::care_notes("status=submitted&limit=200")
-            .await
-            .map(|p| p.items.len())
-            .unwrap_or(0);
-        let incidents: Vec<Value> = api::get::<Page<Value>>("/api/incidents?limit=200")
-            .await
-            .map(|p| p.items)
-            .unwrap_or_default();
-        let signed: Vec<CareNote> = api::care_notes("status=signed_off&limit=200")
-            .await
-            .map(|p| p.items)
-            .unwrap_or_default();
-        let today = util::now().date();
-        let mut overdue = 0;
-        for endpoint in ["care-plans", "risk-assessments"] {
-            if let Ok(p) =
-                api::get::<Page<Value>>(&format!("/api/{endpoint}?status=active&limit=200")).await
-            {
-                overdue += p
-                    .items
-                    .iter()
-                    .filter(|v| {
-                        v.get("review_date")
-                            .and_then(Value::as_str)
-                            .and_then(|d| {
-                                time::Date::parse(
-                                    d,
-                                    &time::format_description::well_known::Iso8601::DATE,
-                                )
-                                .ok()
-                            })
-                            .is_some_and(|d| d < today)
-                    })
-                    .count();
-            }
-        }
-        (submitted, incidents, signed, overdue)
-    });
+    // One request (issue 13 item 3): exact counts and both series, computed in SQL under RLS.
+    let data =
+        LocalResource::new(|| async { api::get::<Dashboard>("/api/home/dashboard").await.ok() });
     view! {
         <Suspense fallback=util::loading>
-            {move || data.try_get().flatten().map(|(submitted, incidents, signed, overdue)| {
-                let open = incidents.iter().filter(|i| i.get("status").and_then(Value::as_str) != Some("closed")).count();
-                let now = util::now();
+            {move || data.try_get().flatten().flatten().map(|d| {
+                let (submitted, open, overdue) = (d.awaiting_sign_off, d.open_incidents, d.overdue_reviews);
                 // Incidents by week, the last six weeks (oldest first).
-                let weeks: Vec<(String, f64)> = (0..6).rev().map(|w| {
-                    let end = now - time::Duration::weeks(w);
-                    let start = end - time::Duration::weeks(1);
-                    let n = incidents.iter().filter(|i| i.get("occurred_at").and_then(Value::as_str).map(|s| util::from_ms(js_sys::Date::parse(s))).is_some_and(|t| t > start && t <= end)).count();
-                    (if w == 0 { "this wk".into() } else { format!("-{w} wk") }, n as f64)
+                let n = d.incidents_by_week.len();
+                let weeks: Vec<(String, f64)> = d.incidents_by_week.iter().enumerate().map(|(i, c)| {
+                    let w = n - 1 - i;
+                    (if w == 0 { "this wk".into() } else { format!("-{w} wk") }, *c as f64)
                 }).collect();
                 // Notes signed per day, the last seven days.
-                let days: Vec<(String, f64)> = (0..7).rev().map(|d| {
-                    let day = now - time::Duration::days(d);
-                    let n = signed.iter().filter(|n| n.reviewed_at.is_some_and(|t| day_key(t.to_offset(now.offset())) == day_key(day))).count();
-                    (format!("{} {}", day.day(), &format!("{:?}", day.month())[..3]), n as f64)
+                let days: Vec<(String, f64)> = d.signed_off_by_day.iter().map(|day| {
+                    let label = time::Date::parse(&day.date, &time::format_description::well_known::Iso8601::DATE)
+                        .map(|dt| format!("{} {}", dt.day(), &format!("{:?}", dt.month())[..3]))
+                        .unwrap_or_else(|_| day.date.clone());
+                    (label, day.count as f64)
                 }).collect();
                 view! {
                     <div class="stats">
