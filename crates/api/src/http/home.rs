@@ -78,9 +78,25 @@ from tasks
 async fn today(State(s): State<AppState>, c: Caller) -> Result<Json<Today>> {
     let mut tx = c.begin_for(&s, Permission::ServiceUsersView).await?;
     let rows: serde_json::Value = sqlx::query_scalar(TODAY).fetch_one(&mut *tx).await?;
-    tx.commit().await?;
     let tasks: Vec<TodayTask> =
         serde_json::from_value(rows).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
+    // A read of clinical data like any list (issue 10 finding 4): one entry naming the people
+    // whose doses, handovers and charts were shown, collapsed like every repeated read.
+    let mut touched: Vec<uuid::Uuid> = tasks.iter().map(|t| t.service_user_id).collect();
+    touched.sort_unstable();
+    touched.dedup();
+    if !touched.is_empty() {
+        super::records::audit_read(
+            &mut tx,
+            Permission::ServiceUsersView,
+            "service_users",
+            &touched,
+            None,
+            serde_json::json!({"home": "today"}),
+        )
+        .await?;
+    }
+    tx.commit().await?;
     Ok(Json(Today { tasks }))
 }
 

@@ -206,3 +206,37 @@ async fn the_dashboard_counts_exactly_and_only_its_organisation() {
     let b = get(manager_b).await;
     assert!(b["awaiting_sign_off"].as_i64().expect("n") < 250);
 }
+
+#[tokio::test]
+async fn the_carers_today_is_an_audited_read_naming_the_people_shown_once_per_window() {
+    let app = TestApp::spawn().await;
+    let world = World::seed(&app.db).await;
+    let a = &world.a;
+    seed_today(&app, a.id(), &a.service_users).await;
+    let entries = || async {
+        sqlx::query_as::<_, (Value,)>(
+            "select changes from audit.audit_log
+              where organization_id = $1 and actor_user_id = $2 and operation = 'view'
+                and changes->'query'->'new'->>'home' = 'today'",
+        )
+        .bind(a.id())
+        .bind(a.user("carer1"))
+        .fetch_all(&app.db.admin)
+        .await
+        .expect("audit")
+    };
+    let carer = app.sign_in(a.email("carer1")).await;
+    let tasks = today(&app, &carer).await;
+    let shown: BTreeSet<Uuid> = tasks.iter().map(su_of).collect();
+    let logged = entries().await;
+    assert_eq!(logged.len(), 1, "one read entry for the home's tasks");
+    let named: BTreeSet<Uuid> =
+        serde_json::from_value(logged[0].0["service_users"]["new"].clone()).expect("service users");
+    assert_eq!(
+        named, shown,
+        "the entry names exactly the people whose tasks were shown"
+    );
+    // The same read again within five minutes is collapsed into the first entry.
+    today(&app, &carer).await;
+    assert_eq!(entries().await.len(), 1);
+}
