@@ -3,6 +3,7 @@
 //! Plain Rust with serde only: no I/O, so it compiles for the browser (wasm32) and the server
 //! alike, and the SPA validates with the very rules the API enforces.
 
+pub mod assistant;
 pub mod audit;
 pub mod auth;
 pub mod home;
