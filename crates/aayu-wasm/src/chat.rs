@@ -43,6 +43,18 @@ impl ChatMessage {
     }
 }
 
+impl From<&thrive_domain::assistant::Message> for ChatMessage {
+    fn from(m: &thrive_domain::assistant::Message) -> Self {
+        use thrive_domain::assistant::Role as R;
+        let role = match m.role {
+            R::System => Role::System,
+            R::User => Role::User,
+            R::Assistant => Role::Assistant,
+        };
+        ChatMessage::new(role, m.content.clone())
+    }
+}
+
 /// Messages with the default system prompt in front when there is no system message.
 fn with_system(messages: &[ChatMessage]) -> Vec<ChatMessage> {
     let mut all = Vec::with_capacity(messages.len() + 1);
@@ -98,6 +110,25 @@ mod tests {
                  <|im_start|>user\nSummarise the fall.<|im_end|>\n<|im_start|>assistant\n"
             )
         );
+    }
+
+    #[test]
+    fn the_apps_prompts_render_here_exactly_as_the_domain_renders_them() {
+        use thrive_domain::assistant::{messages, render_chatml, CareContext, Task};
+        let ctx = CareContext {
+            person: "Margaret".into(),
+            category: thrive_domain::records::NoteCategory::Mobility,
+            occurred_at: "2026-12-02T14:30".into(),
+            author_name: "Sam Carter".into(),
+            author_role: "Carer".into(),
+            today: "2026-12-02".into(),
+            notes: vec![],
+        };
+        for task in Task::ALL {
+            let m = messages(task, &ctx, "found on floor 14:10");
+            let chat: Vec<ChatMessage> = m.iter().map(ChatMessage::from).collect();
+            assert_eq!(render(&chat), render_chatml(&m), "{task:?}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::error::{AayuError, Result};
 use crate::gguf::{Chunk, ChunkedReader, GgufModel};
 use crate::model::Qwen2;
 use crate::sampling::{Sampler, SamplingParams};
+use crate::shaping::{self, OutputShaping, TokenMask};
 use crate::tokenizer::{GgufTokenizer, TokenOutputStream};
 
 /// Settings fixed at load time.
@@ -39,6 +40,8 @@ pub struct GenerateOptions {
     /// Keep going past `<|im_end|>`/`<|endoftext|>` (llama.cpp's `--ignore-eos`), so a
     /// benchmark always decodes its whole budget.
     pub ignore_end_of_turn: bool,
+    /// Stop sequences and the tokens a reply may not contain.
+    pub shaping: OutputShaping,
 }
 
 impl Default for GenerateOptions {
@@ -48,6 +51,7 @@ impl Default for GenerateOptions {
             sampling: SamplingParams::default(),
             prompt_batch: 128,
             ignore_end_of_turn: false,
+            shaping: OutputShaping::default(),
         }
     }
 }
@@ -62,6 +66,8 @@ pub enum StopReason {
     /// The context window is full.
     ContextFull,
     Cancelled,
+    /// The reply reached one of the stop sequences (which is left out of its text).
+    StopSequence,
 }
 
 /// How long the work took.
@@ -177,6 +183,10 @@ impl Engine {
             });
         }
         let sampler = Sampler::new(options.sampling.clone())?;
+        let mask = options
+            .shaping
+            .is_active()
+            .then(|| TokenMask::new(&self.tokenizer, &options.shaping));
         self.model.reset();
         Ok(Generator {
             engine: self,
@@ -188,6 +198,9 @@ impl Engine {
             stream: TokenOutputStream::new(),
             max_new_tokens: options.max_new_tokens,
             ignore_end_of_turn: options.ignore_end_of_turn,
+            mask,
+            stop_sequences: options.shaping.stop_sequences.clone(),
+            streamed: 0,
             generated: Vec::new(),
             stop_reason: None,
             timings: Timings {
@@ -266,6 +279,10 @@ pub struct Generator<'e> {
     stream: TokenOutputStream,
     max_new_tokens: usize,
     ignore_end_of_turn: bool,
+    mask: Option<TokenMask>,
+    stop_sequences: Vec<String>,
+    /// How much of `text` has been streamed.
+    streamed: usize,
     generated: Vec<u32>,
     stop_reason: Option<StopReason>,
     timings: Timings,
@@ -322,6 +339,9 @@ impl Generator<'_> {
                 logits
             }
         };
+        if let Some(mask) = &self.mask {
+            mask.apply(&mut logits, shaping::at_line_start(&self.text));
+        }
         let token = self.sampler.sample(&mut logits, &self.history)?;
         if !self.ignore_end_of_turn && self.engine.tokenizer.stop_tokens().contains(&token) {
             return Ok(self.stop(StopReason::EndOfTurn));
@@ -329,9 +349,23 @@ impl Generator<'_> {
         self.history.push(token);
         self.generated.push(token);
         self.timings.generated_tokens = self.generated.len();
-        let text = self.stream.push(&self.engine.tokenizer, token)?;
-        if let Some(text) = &text {
-            self.text.push_str(text);
+        let mut text = self.stream.push(&self.engine.tokenizer, token)?;
+        if let Some(piece) = text.take() {
+            self.text.push_str(&piece);
+            // Nothing of a stop sequence is streamed: the text that may begin one is held
+            // back until the next token shows whether it does.
+            let safe = match shaping::find_stop(&self.text, &self.stop_sequences) {
+                Some(at) => {
+                    self.text.truncate(at);
+                    self.stop_reason = Some(StopReason::StopSequence);
+                    at
+                }
+                None => self.text.len() - shaping::held_back(&self.text, &self.stop_sequences),
+            };
+            if safe > self.streamed {
+                text = Some(self.text[self.streamed..safe].to_owned());
+                self.streamed = safe;
+            }
         }
         Ok(Some(Step { token, text }))
     }
@@ -356,7 +390,9 @@ impl Generator<'_> {
     /// Ends the generation; text held back for an unfinished character is flushed.
     pub fn finish(mut self) -> Generation {
         if let Some(rest) = self.stream.finish() {
-            self.text.push_str(&rest);
+            if self.stop_reason != Some(StopReason::StopSequence) {
+                self.text.push_str(&rest);
+            }
         }
         Generation {
             tokens: self.generated,

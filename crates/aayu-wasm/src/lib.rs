@@ -7,15 +7,21 @@
 pub mod bench;
 pub mod chat;
 pub mod error;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod eval;
 pub mod generate;
 pub mod gguf;
 pub mod model;
 pub mod protocol;
 pub mod sampling;
+pub mod shaping;
 pub mod testing;
 pub mod tokenizer;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
+
+/// This engine's name and version, as provenance records it.
+pub const ENGINE_VERSION: &str = concat!("aayu-wasm ", env!("CARGO_PKG_VERSION"));
 
 pub use chat::{ChatMessage, Role};
 pub use error::{AayuError, Result};
@@ -23,3 +29,4 @@ pub use generate::{
     Engine, EngineOptions, GenerateOptions, Generation, Generator, Step, StopReason, Timings,
 };
 pub use sampling::SamplingParams;
+pub use shaping::OutputShaping;

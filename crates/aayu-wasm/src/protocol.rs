@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::chat::ChatMessage;
 use crate::error::AayuError;
 use crate::generate::{GenerateOptions, Generation, StopReason};
 
@@ -25,11 +26,15 @@ pub enum PageMessage {
         #[serde(default)]
         max_context: Option<usize>,
     },
-    /// Generate a reply to `prompt` as one ChatML user turn (with an optional system turn).
+    /// Generate a reply: to `messages` (a whole chat, as the app's prompt builder makes it),
+    /// or else to `prompt` as one ChatML user turn (with an optional system turn).
     Generate {
+        #[serde(default)]
         prompt: String,
         #[serde(default)]
         system: Option<String>,
+        #[serde(default)]
+        messages: Vec<ChatMessage>,
         #[serde(default)]
         options: GenerateOptions,
     },
@@ -205,6 +210,18 @@ mod tests {
             parse_page_message(r#"{"type":"cancel"}"#),
             Ok(PageMessage::Cancel)
         );
+        let Ok(PageMessage::Generate {
+            messages, options, ..
+        }) = parse_page_message(
+            r#"{"type":"generate","messages":[{"role":"system","content":"S"},{"role":"user","content":"U"}],
+                "options":{"shaping":{"stop_sequences":["\nPoints:"],"forbid_markdown":true}}}"#,
+        )
+        else {
+            panic!("a generate with messages should parse");
+        };
+        assert_eq!(messages.len(), 2);
+        assert_eq!(options.shaping.stop_sequences, ["\nPoints:"]);
+        assert!(options.shaping.forbid_markdown && !options.shaping.forbid_brackets);
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct TinyModel {
     /// itself (random logits put some ordinary token far above 0): browser tests then always
     /// see streamed text.
     pub never_ends_turn: bool,
+    /// Make the output layer favour two digits ('3' and '7'), so every reply is a number the
+    /// prompt never gave: the browser tests' way to provoke the fact check.
+    pub writes_numbers: bool,
     /// Extra metadata entries, after the usual ones (for malformed-header tests).
     pub extra_metadata: Vec<(&'static str, Value)>,
 }
@@ -55,6 +58,7 @@ impl Default for TinyModel {
             architecture: "qwen2",
             stops_immediately: false,
             never_ends_turn: false,
+            writes_numbers: false,
             extra_metadata: Vec::new(),
         }
     }
@@ -100,6 +104,19 @@ impl TinyModel {
             ];
             rows[im_end] = w.clone();
             rows[end_of_text] = w.neg().expect("neg");
+            let t = Tensor::cat(&rows, 0).expect("cat");
+            QTensor::quantize(&t, GgmlDType::Q8_0).expect("quantize")
+        } else if self.writes_numbers {
+            // Every logit is 0 except '7' = w·h and '3' = -w·h: one of the two digits always
+            // wins, and the stop tokens (0) never do.
+            let w = Tensor::randn(0f32, 1.0, (1, HIDDEN), &dev).expect("randn");
+            let mut rows = vec![
+                Tensor::zeros((1, HIDDEN), candle_core::DType::F32, &dev)
+                    .expect("zeros");
+                vocab
+            ];
+            rows[usize::from(b'7')] = w.clone();
+            rows[usize::from(b'3')] = w.neg().expect("neg");
             let t = Tensor::cat(&rows, 0).expect("cat");
             QTensor::quantize(&t, GgmlDType::Q8_0).expect("quantize")
         } else if self.never_ends_turn {
@@ -157,7 +174,9 @@ impl TinyModel {
                 Value::String(self.architecture.into()),
             ),
             ("qwen2.block_count", Value::U32(LAYERS as u32)),
-            ("qwen2.context_length", Value::U32(256)),
+            // Room for the app's few-shot prompts, which are ~2,000 of this byte-level
+            // vocabulary's tokens (the KV cache is small: 2 layers, 2 KV heads).
+            ("qwen2.context_length", Value::U32(4096)),
             ("qwen2.embedding_length", Value::U32(HIDDEN as u32)),
             ("qwen2.feed_forward_length", Value::U32(FFN as u32)),
             ("qwen2.attention.head_count", Value::U32(HEADS as u32)),
@@ -187,8 +206,9 @@ impl TinyModel {
     }
 }
 
-/// The files the browser tests serve, by name: a good tiny model, a truncated copy (an
-/// interrupted download), a copy with a damaged header, and a llama-architecture file.
+/// The files the browser tests serve, by name: a good tiny model, one that only writes
+/// numbers, a truncated copy (an interrupted download), a copy with a damaged header, and a
+/// llama-architecture file.
 pub fn test_model_files() -> Vec<(&'static str, Vec<u8>)> {
     let good = TinyModel {
         never_ends_turn: true,
@@ -206,8 +226,14 @@ pub fn test_model_files() -> Vec<(&'static str, Vec<u8>)> {
         ..TinyModel::default()
     }
     .bytes();
+    let numbers = TinyModel {
+        writes_numbers: true,
+        ..TinyModel::default()
+    }
+    .bytes();
     vec![
         ("tiny.gguf", good),
+        ("tiny-numbers.gguf", numbers),
         ("tiny-truncated.gguf", truncated),
         ("tiny-corrupt.gguf", corrupt),
         ("tiny-llama.gguf", llama),

@@ -154,12 +154,13 @@ impl AayuWorker {
     /// Runs one generation for a `generate` message (JSON), calling `post` with each `token`
     /// and `progress` message (as objects), and answers `done` or `error` (as JSON).
     pub fn generate(&mut self, json: &str, post: &js_sys::Function) -> String {
-        let (prompt, system, options) = match parse_page_message(json) {
+        let (prompt, system, chat, options) = match parse_page_message(json) {
             Ok(PageMessage::Generate {
                 prompt,
                 system,
+                messages,
                 options,
-            }) => (prompt, system, options),
+            }) => (prompt, system, messages, options),
             Ok(_) => {
                 return WorkerMessage::error(ErrorCode::BadMessage, "expected a generate message")
                     .to_json()
@@ -187,11 +188,16 @@ impl AayuWorker {
             }
         };
         let load_ms = engine.load_ms();
-        let mut messages = Vec::new();
-        if let Some(system) = system {
-            messages.push(ChatMessage::new(Role::System, system));
-        }
-        messages.push(ChatMessage::new(Role::User, prompt));
+        let messages = if chat.is_empty() {
+            let mut messages = Vec::new();
+            if let Some(system) = system {
+                messages.push(ChatMessage::new(Role::System, system));
+            }
+            messages.push(ChatMessage::new(Role::User, prompt));
+            messages
+        } else {
+            chat
+        };
         let result = run_generation(engine, &messages, &options, stopped, send);
         match result {
             Ok(generation) => WorkerMessage::done(&generation, load_ms).to_json(),
@@ -288,6 +294,12 @@ impl Default for Sha256 {
 #[wasm_bindgen(js_name = renderChat)]
 pub fn render_chat(user: &str) -> String {
     crate::chat::render(&[ChatMessage::new(Role::User, user)])
+}
+
+/// The engine's name and version, recorded with every accepted AI contribution.
+#[wasm_bindgen(js_name = engineVersion)]
+pub fn engine_version() -> String {
+    crate::ENGINE_VERSION.to_string()
 }
 
 /// The benchmark's default prompt ([`crate::bench::DEFAULT_PROMPT`]).

@@ -351,3 +351,75 @@ fn a_corrupt_header_is_an_error_not_a_panic() {
         );
     }
 }
+
+#[test]
+fn a_masked_generation_never_writes_a_forbidden_token() {
+    let bytes = TinyModel::default().bytes();
+    let mut engine = Engine::load(&mut Cursor::new(bytes), &options()).expect("load");
+    let prompt = engine
+        .encode_chat(&[ChatMessage::new(Role::User, "** [x] #")])
+        .expect("chat prompt");
+    let shaping = aayu::OutputShaping {
+        forbid_markdown: true,
+        forbid_brackets: true,
+        ..aayu::OutputShaping::default()
+    };
+    let generation = engine
+        .generate(
+            &prompt,
+            &GenerateOptions {
+                shaping,
+                ..greedy(120)
+            },
+            &AtomicBool::new(false),
+            |_| {},
+        )
+        .expect("generate");
+    assert_eq!(generation.tokens.len(), 120);
+    for id in &generation.tokens {
+        let bytes = engine.tokenizer().token_bytes(*id).expect("token");
+        assert!(
+            !bytes.iter().any(|b| matches!(b, b'*' | b'`' | b'[' | b'{')),
+            "{bytes:?}"
+        );
+    }
+    assert!(!generation.text.lines().any(|l| l.trim_start().starts_with('#')));
+}
+
+#[test]
+fn a_generation_ends_before_its_stop_sequence() {
+    let bytes = TinyModel {
+        writes_numbers: true,
+        ..TinyModel::default()
+    }
+    .bytes();
+    let mut engine = Engine::load(&mut Cursor::new(bytes), &options()).expect("load");
+    let prompt = engine
+        .encode_chat(&[ChatMessage::new(Role::User, "count")])
+        .expect("chat prompt");
+    // The model writes only 3s and 7s: find what it writes, then stop at its third digit.
+    let free = engine
+        .generate(&prompt, &greedy(8), &AtomicBool::new(false), |_| {})
+        .expect("generate");
+    assert!(free.text.chars().all(|c| c == '3' || c == '7'), "{}", free.text);
+    let stop = free.text[2..4].to_owned();
+    let mut streamed = String::new();
+    let generation = engine
+        .generate(
+            &prompt,
+            &GenerateOptions {
+                shaping: aayu::OutputShaping {
+                    stop_sequences: vec![stop.clone()],
+                    ..aayu::OutputShaping::default()
+                },
+                ..greedy(8)
+            },
+            &AtomicBool::new(false),
+            |t| streamed.push_str(t),
+        )
+        .expect("generate");
+    assert_eq!(generation.stop_reason, StopReason::StopSequence);
+    let at = free.text.find(&stop).expect("stop in the free text");
+    assert_eq!(generation.text, free.text[..at]);
+    assert_eq!(streamed, generation.text, "nothing of the stop text is streamed");
+}

@@ -6,7 +6,15 @@
 //! aayu-bench tokenize --model PATH --text TEXT
 //! aayu-bench generate --model PATH --prompt TEXT --tokens N
 //! aayu-bench write-tiny DIR     # the browser tests' tiny models (good, truncated, corrupt, llama)
+//! aayu-bench prompt   --task draft|rewrite|summarise|check --points TEXT --context FILE.json [--json]
+//! aayu-bench eval     --model PATH --cases FILE [--prompt app|legacy] [--mask both|markdown|none]
+//!                     [--tokens N] [--only ID,ID] [--out FILE.jsonl]
 //! ```
+//!
+//! `prompt` prints the exact ChatML the note editor sends for a task (the SPA and this command
+//! call the same builder, `thrive_domain::assistant`), so any engine can be given the app's
+//! real prompts. `eval` renders the app's prompts for a file of cases, generates greedily and
+//! measures each draft (see `eval.rs`).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -17,11 +25,16 @@ use std::sync::atomic::AtomicBool;
 use aayu::tokenizer::GgufTokenizer;
 use aayu::{Engine, EngineOptions, GenerateOptions, SamplingParams};
 
+use aayu::eval;
+
 const USAGE: &str = "usage:
   aayu-bench bench    --model PATH [--prompt TEXT] [--tokens N] [--context N]
   aayu-bench tokenize --model PATH --text TEXT
   aayu-bench generate --model PATH --prompt TEXT --tokens N
-  aayu-bench write-tiny DIR";
+  aayu-bench write-tiny DIR
+  aayu-bench prompt   --task draft|rewrite|summarise|check --points TEXT --context FILE.json [--json]
+  aayu-bench eval     --model PATH --cases FILE [--prompt app|legacy] [--mask both|markdown|none]
+                      [--tokens N] [--only ID,ID] [--out FILE.jsonl]";
 
 fn main() -> ExitCode {
     match run() {
@@ -48,6 +61,9 @@ fn run() -> Result<(), String> {
         return Ok(());
     }
     let flags = parse_flags(rest)?;
+    if command == "prompt" {
+        return eval::print_prompt(&flags);
+    }
     let model_path = flags.get("model").ok_or("--model PATH is required")?;
     let context = number(&flags, "context")?.unwrap_or(4096);
     let load = || -> Result<Engine, String> {
@@ -119,11 +135,16 @@ fn run() -> Result<(), String> {
                 serde_json::to_string(&generation.tokens).map_err(|e| e.to_string())?
             );
         }
+        "eval" => {
+            let mut engine = load()?;
+            eval::run(&mut engine, &flags)?;
+        }
         other => return Err(format!("unknown command {other:?}\n{USAGE}")),
     }
     Ok(())
 }
 
+/// `--name value` pairs; `--json` alone is a switch.
 fn parse_flags(args: &[String]) -> Result<HashMap<String, String>, String> {
     let mut flags = HashMap::new();
     let mut it = args.iter();
@@ -131,6 +152,10 @@ fn parse_flags(args: &[String]) -> Result<HashMap<String, String>, String> {
         let name = arg
             .strip_prefix("--")
             .ok_or_else(|| format!("unexpected argument {arg:?}\n{USAGE}"))?;
+        if name == "json" {
+            flags.insert(name.to_string(), String::new());
+            continue;
+        }
         let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
         flags.insert(name.to_string(), value.clone());
     }
