@@ -7,7 +7,6 @@
 pub mod bench;
 pub mod chat;
 pub mod error;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod eval;
 pub mod generate;
 pub mod gguf;

@@ -164,15 +164,72 @@ pub struct CareNoteInput {
     pub body: String,
     #[serde(default = "no_assistance")]
     pub ai_assistance: AiAssistance,
+    /// Aayu's accepted contributions, oldest first. The list only grows (PostgreSQL refuses
+    /// anything else); left out, an edit does not touch it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ai_provenance: Vec<AiContribution>,
 }
 
 fn no_assistance() -> AiAssistance {
     AiAssistance::None
 }
 
+/// One accepted contribution of Aayu to a note: what it was asked, which model (by file name
+/// and sha256) and engine answered, and what the fact check flagged in the reply it gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiContribution {
+    pub task: crate::assistant::Task,
+    pub model: String,
+    pub model_sha256: String,
+    pub engine: String,
+    #[serde(default)]
+    pub flagged: Vec<FlaggedSpan>,
+}
+
+/// A span the fact check flagged, with its reason, as the preview showed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlaggedSpan {
+    pub text: String,
+    pub reason: String,
+}
+
+fn check_provenance(c: &mut Check, list: &[AiContribution]) {
+    const FIELD: &str = "ai_provenance";
+    if list.len() > 50 {
+        c.fail(FIELD, "A note records at most 50 contributions of Aayu.");
+    }
+    for a in list {
+        let sha_ok = a.model_sha256.len() == 64
+            && a.model_sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if a.model.trim().is_empty() || a.model.chars().count() > 200 || !sha_ok {
+            c.fail(
+                FIELD,
+                "Each contribution names its model and the model's sha256.",
+            );
+        }
+        if a.engine.trim().is_empty() || a.engine.chars().count() > 100 {
+            c.fail(FIELD, "Each contribution names the engine's version.");
+        }
+        if a.flagged.len() > 100
+            || a.flagged
+                .iter()
+                .any(|f| f.text.chars().count() > 500 || f.reason.chars().count() > 600)
+        {
+            c.fail(FIELD, "Too much was flagged to record.");
+        }
+    }
+}
+
 impl Validate for CareNoteInput {
     fn validate(&self) -> Result<(), FieldErrors> {
-        Check::new().text("body", &self.body, 10_000).finish()
+        let mut c = Check::new();
+        c.text("body", &self.body, 10_000);
+        check_provenance(&mut c, &self.ai_provenance);
+        c.finish()
     }
 }
 
@@ -186,6 +243,8 @@ pub struct CareNote {
     pub body: String,
     pub status: NoteStatus,
     pub ai_assistance: AiAssistance,
+    #[serde(default)]
+    pub ai_provenance: Vec<AiContribution>,
     pub author_id: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub submitted_at: Option<OffsetDateTime>,
@@ -228,14 +287,17 @@ pub struct AmendNote {
     pub amendment_reason: String,
     #[serde(default = "no_assistance")]
     pub ai_assistance: AiAssistance,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ai_provenance: Vec<AiContribution>,
 }
 
 impl Validate for AmendNote {
     fn validate(&self) -> Result<(), FieldErrors> {
-        Check::new()
-            .text("body", &self.body, 10_000)
-            .text("amendment_reason", &self.amendment_reason, 2000)
-            .finish()
+        let mut c = Check::new();
+        c.text("body", &self.body, 10_000)
+            .text("amendment_reason", &self.amendment_reason, 2000);
+        check_provenance(&mut c, &self.ai_provenance);
+        c.finish()
     }
 }
 

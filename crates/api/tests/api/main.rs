@@ -3,6 +3,7 @@
 //! Run them with `cargo xtask test`, which starts the cluster and sets THRIVE_TEST_*.
 
 mod account;
+mod ai_provenance;
 mod at_rest;
 mod audit_trail;
 mod auth;
