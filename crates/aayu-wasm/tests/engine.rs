@@ -383,7 +383,10 @@ fn a_masked_generation_never_writes_a_forbidden_token() {
             "{bytes:?}"
         );
     }
-    assert!(!generation.text.lines().any(|l| l.trim_start().starts_with('#')));
+    assert!(!generation
+        .text
+        .lines()
+        .any(|l| l.trim_start().starts_with('#')));
 }
 
 #[test]
@@ -401,7 +404,11 @@ fn a_generation_ends_before_its_stop_sequence() {
     let free = engine
         .generate(&prompt, &greedy(8), &AtomicBool::new(false), |_| {})
         .expect("generate");
-    assert!(free.text.chars().all(|c| c == '3' || c == '7'), "{}", free.text);
+    assert!(
+        free.text.chars().all(|c| c == '3' || c == '7'),
+        "{}",
+        free.text
+    );
     let stop = free.text[2..4].to_owned();
     let mut streamed = String::new();
     let generation = engine
@@ -421,5 +428,8 @@ fn a_generation_ends_before_its_stop_sequence() {
     assert_eq!(generation.stop_reason, StopReason::StopSequence);
     let at = free.text.find(&stop).expect("stop in the free text");
     assert_eq!(generation.text, free.text[..at]);
-    assert_eq!(streamed, generation.text, "nothing of the stop text is streamed");
+    assert_eq!(
+        streamed, generation.text,
+        "nothing of the stop text is streamed"
+    );
 }

@@ -17,15 +17,16 @@ extern "C" {
     async fn delete_js(name: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch, js_name = loadModel)]
     async fn load_js(name: &str, on_progress: &js_sys::Function) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(js_name = generate)]
-    fn generate_js(
-        prompt: &str,
-        system: &str,
-        max_tokens: u32,
+    #[wasm_bindgen(js_name = generateChat)]
+    fn generate_chat_js(
+        messages_json: &str,
+        options_json: &str,
         on_token: &js_sys::Function,
         on_done: &js_sys::Function,
         on_error: &js_sys::Function,
     );
+    #[wasm_bindgen(catch, js_name = engineVersion)]
+    async fn engine_version_js() -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = stop)]
     pub fn stop();
 }
@@ -39,6 +40,9 @@ pub struct ModelInfo {
     pub cached: bool,
     pub stored_chunks: u32,
     pub chunk_count: u32,
+    /// The sha256 the download was verified against (provenance names the model by it).
+    #[serde(default)]
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -199,23 +203,31 @@ pub async fn load(name: &str, on_status: impl Fn(String) + 'static) -> Result<()
     result.map(|_| ()).map_err(js_message)
 }
 
-/// Streams a reply. Callbacks stay alive until `on_done` or `on_error` fires.
-pub fn generate(
-    prompt: &str,
-    system: &str,
-    max_tokens: u32,
+/// Streams a reply to the app's prompt (`thrive_domain::assistant::messages`), shaped as the
+/// task asks (stop sequences, the tokens the reply may not contain).
+pub fn generate_chat(
+    messages: &[thrive_domain::assistant::Message],
+    shaping: &thrive_domain::assistant::Shaping,
     on_token: impl Fn(String) + 'static,
     on_done: impl Fn(String, String) + 'static,
     on_error: impl Fn(String) + 'static,
 ) {
     // The closures must outlive this call: they are leaked once per generation, a few bytes.
+    let messages_json = serde_json::to_string(messages).unwrap_or_else(|_| "[]".into());
+    let options = serde_json::json!({
+        "max_new_tokens": shaping.max_new_tokens,
+        "shaping": {
+            "stop_sequences": shaping.stop,
+            "forbid_markdown": shaping.forbid_markdown,
+            "forbid_brackets": shaping.forbid_brackets,
+        },
+    });
     let on_token = Closure::<dyn Fn(String)>::new(on_token);
     let on_done = Closure::<dyn Fn(String, String)>::new(on_done);
     let on_error = Closure::<dyn Fn(String)>::new(on_error);
-    generate_js(
-        prompt,
-        system,
-        max_tokens,
+    generate_chat_js(
+        &messages_json,
+        &options.to_string(),
         on_token.as_ref().unchecked_ref(),
         on_done.as_ref().unchecked_ref(),
         on_error.as_ref().unchecked_ref(),
@@ -223,4 +235,13 @@ pub fn generate(
     on_token.forget();
     on_done.forget();
     on_error.forget();
+}
+
+/// The engine's name and version, as provenance records it.
+pub async fn engine_version() -> Result<String, String> {
+    engine_version_js()
+        .await
+        .map_err(js_message)?
+        .as_string()
+        .ok_or_else(|| "the engine did not say its version".to_owned())
 }

@@ -48,6 +48,8 @@ export async function modelState() {
       cached: Boolean(meta?.complete),
       stored_chunks: stored,
       chunk_count: meta?.chunk_count ?? 0,
+      // Provenance names the model by the sha256 its download was verified against.
+      sha256: meta?.sha256 ?? entry?.sha256 ?? null,
     });
   }
   const s = await c.storageState();
@@ -129,13 +131,19 @@ export async function loadModel(name, onProgress) {
   });
 }
 
-/** Streams a reply: onToken(text) per piece, then onDone(text, stopReason) or onError(message). */
-export function generate(prompt, system, maxTokens, onToken, onDone, onError) {
+/** Streams a reply to a whole chat (the app's prompt builder's messages, as JSON) with the
+ * engine options it names (JSON: max_new_tokens, shaping). */
+export function generateChat(messagesJson, optionsJson, onToken, onDone, onError) {
   if (!worker || !loadedModel) { onError('load the model first'); return; }
   if (pending) { onError('the assistant is busy'); return; }
   if (cancelFlag) Atomics.store(cancelFlag, 0, 0);
   pending = { kind: 'generate', onToken, onDone, onError };
-  worker.postMessage({ type: 'generate', prompt, system, options: { max_new_tokens: maxTokens } });
+  worker.postMessage({ type: 'generate', messages: JSON.parse(messagesJson), options: JSON.parse(optionsJson) });
+}
+
+/** The engine's name and version (recorded with each accepted contribution). */
+export async function engineVersion() {
+  return (await pkg()).engineVersion();
 }
 
 export function stop() {

@@ -252,6 +252,9 @@ pub struct LocalDraft {
     pub occurred_at: String,
     pub body: String,
     pub ai_assistance: String,
+    /// Aayu's accepted contributions not yet saved (kept so a restored draft keeps them).
+    #[serde(default)]
+    pub ai_provenance: Vec<thrive_domain::records::AiContribution>,
     pub saved_at: f64,
 }
 

@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::Value;
 use thrive_domain::audit::AuditEntry;
+use thrive_domain::records::AiContribution;
 use thrive_domain::{Permission, Tool};
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -39,6 +40,42 @@ fn show(v: Option<&Value>, known: &HashMap<String, String>) -> String {
         }
         Some(other) => other.to_string(),
     }
+}
+
+/// The contributions of Aayu a change added to a note (`ai_provenance`: the list only grows),
+/// each as a person reads it: task, model and its sha256, engine, and what was flagged.
+fn provenance_added(change: &Value) -> Vec<String> {
+    let list = |k: &str| {
+        change
+            .get(k)
+            .and_then(|v| serde_json::from_value::<Vec<AiContribution>>(v.clone()).ok())
+            .unwrap_or_default()
+    };
+    let old = list("old");
+    list("new")
+        .into_iter()
+        .skip(old.len())
+        .map(|c| {
+            let flagged = if c.flagged.is_empty() {
+                "nothing flagged".to_owned()
+            } else {
+                let spans: Vec<String> = c
+                    .flagged
+                    .iter()
+                    .map(|f| format!("\"{}\" ({})", f.text, f.reason))
+                    .collect();
+                format!("flagged: {}", spans.join("; "))
+            };
+            format!(
+                "Aayu {}: model {} (sha256 {}), engine {}; {}",
+                c.task.key(),
+                c.model,
+                c.model_sha256,
+                c.engine,
+                flagged
+            )
+        })
+        .collect()
 }
 
 #[component]
@@ -225,9 +262,10 @@ pub fn AuditPage() -> impl IntoView {
                             let who = format!("{} ({})", e.actor_name.clone().unwrap_or_else(|| "system".into()), e.actor_role.clone().unwrap_or_default());
                             let su = e.service_user_id.map(|id| names.get(&id).cloned().unwrap_or_else(|| id.to_string())).unwrap_or_default();
                             let changes: Vec<(String, String, String)> = match &e.changes {
-                                Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), show(v.get("old"), &known), show(v.get("new"), &known))).collect(),
+                                Value::Object(map) => map.iter().filter(|(k, _)| k.as_str() != "ai_provenance").map(|(k, v)| (k.clone(), show(v.get("old"), &known), show(v.get("new"), &known))).collect(),
                                 _ => Vec::new(),
                             };
+                            let provenance = e.changes.get("ai_provenance").map(provenance_added).unwrap_or_default();
                             view! {
                                 <tr data-action=e.action.clone()>
                                     <td>{util::when_str(&e.at)}</td>
@@ -238,6 +276,9 @@ pub fn AuditPage() -> impl IntoView {
                                         <ul class="changes">
                                             {changes.into_iter().map(|(field, old, new)| view! {
                                                 <li><span class="field">{field}</span>": " <del>{old}</del>" → " <ins>{new}</ins></li>
+                                            }).collect_view()}
+                                            {provenance.into_iter().map(|p| view! {
+                                                <li data-testid="provenance"><span class="field">"ai_provenance"</span>": + " <ins>{p}</ins></li>
                                             }).collect_view()}
                                         </ul>
                                     </td>

@@ -50,10 +50,19 @@ fn assistance_from(key: &str) -> AiAssistance {
 }
 
 #[component]
-pub fn NotesTab(su_id: Uuid, su_name: String, open: NoteOpen) -> impl IntoView {
+pub fn NotesTab(
+    su_id: Uuid,
+    su_name: String,
+    /// The name Aayu's prompts call the person by (preferred, else given).
+    su_person: String,
+    open: NoteOpen,
+) -> impl IntoView {
     match open {
         NoteOpen::List => view! { <NotesList su_id=su_id /> }.into_any(),
-        NoteOpen::New => view! { <NoteEditor su_id=su_id su_name=su_name note=None /> }.into_any(),
+        NoteOpen::New => {
+            view! { <NoteEditor su_id=su_id su_name=su_name su_person=su_person note=None /> }
+                .into_any()
+        }
         NoteOpen::Note(n) => {
             let note = LocalResource::new(move || async move {
                 api::get::<CareNote>(&format!("/api/care-notes/{n}")).await
@@ -62,7 +71,7 @@ pub fn NotesTab(su_id: Uuid, su_name: String, open: NoteOpen) -> impl IntoView {
                 <Suspense fallback=util::loading>
                     {move || note.try_get().flatten().map(|r| match r {
                         Err(e) => util::error_view(&e),
-                        Ok(n) => view! { <NoteEditor su_id=su_id su_name=su_name.clone() note=Some(n) /> }.into_any(),
+                        Ok(n) => view! { <NoteEditor su_id=su_id su_name=su_name.clone() su_person=su_person.clone() note=Some(n) /> }.into_any(),
                     })}
                 </Suspense>
             }.into_any()
@@ -117,7 +126,12 @@ fn NotesList(su_id: Uuid) -> impl IntoView {
 /// The editor for a new note (`note: None`) or an existing one (read-only unless it is a draft
 /// or returned note the member may edit).
 #[component]
-fn NoteEditor(su_id: Uuid, su_name: String, note: Option<CareNote>) -> impl IntoView {
+fn NoteEditor(
+    su_id: Uuid,
+    su_name: String,
+    su_person: String,
+    note: Option<CareNote>,
+) -> impl IntoView {
     let session = expect_context::<Session>();
     let user = session.user_id();
     let editable = match &note {
@@ -144,6 +158,11 @@ fn NoteEditor(su_id: Uuid, su_name: String, note: Option<CareNote>) -> impl Into
             .map(|n| n.ai_assistance)
             .unwrap_or(AiAssistance::None),
     );
+    let provenance = RwSignal::new(
+        note.as_ref()
+            .map(|n| n.ai_provenance.clone())
+            .unwrap_or_default(),
+    );
     let restored = RwSignal::new(false);
 
     // Unsaved work from this device (kept after an idle sign-out) comes back.
@@ -154,6 +173,10 @@ fn NoteEditor(su_id: Uuid, su_name: String, note: Option<CareNote>) -> impl Into
                 occurred.set(d.occurred_at);
                 body.set(d.body);
                 assistance.set(assistance_from(&d.ai_assistance));
+                // Saved contributions stay; unsaved ones come back with the text.
+                if d.ai_provenance.starts_with(&provenance.get_untracked()) {
+                    provenance.set(d.ai_provenance);
+                }
                 restored.set(true);
             }
         }
@@ -171,6 +194,7 @@ fn NoteEditor(su_id: Uuid, su_name: String, note: Option<CareNote>) -> impl Into
                 occurred_at: occurred.get_untracked(),
                 body: body.get_untracked(),
                 ai_assistance: assistance.get_untracked().key().into(),
+                ai_provenance: provenance.get_untracked(),
                 saved_at: session::now_ms(),
             },
         );
@@ -180,6 +204,7 @@ fn NoteEditor(su_id: Uuid, su_name: String, note: Option<CareNote>) -> impl Into
     Effect::new(move |first: Option<()>| {
         body.track();
         assistance.track();
+        provenance.track();
         if first.is_some() && editable {
             keep();
         }
@@ -195,6 +220,7 @@ fn NoteEditor(su_id: Uuid, su_name: String, note: Option<CareNote>) -> impl Into
         occurred_at: util::from_local_input(&occurred.get_untracked()).unwrap_or_else(util::now),
         body: body.get_untracked(),
         ai_assistance: assistance.get_untracked(),
+        ai_provenance: provenance.get_untracked(),
     };
 
     let save = move |then_submit: bool| {
@@ -305,7 +331,8 @@ fn NoteEditor(su_id: Uuid, su_name: String, note: Option<CareNote>) -> impl Into
                         </div>
                     </form>
                     <Show when=move || session.can(Permission::AssistantUse)>
-                        <AayuPanel service_user_id=su_id body=body assistance=assistance />
+                        <AayuPanel service_user_id=su_id person=su_person.clone() category=category
+                            occurred=occurred body=body assistance=assistance provenance=provenance />
                     </Show>
                 </div>
             }.into_any()

@@ -63,7 +63,10 @@ pub fn RecordPage(id: Uuid, tab: RecordTab, note: NoteOpen) -> impl IntoView {
                                 view! { <p class="error" role="alert">"Your role does not include this part of the record."</p> }.into_any()
                             } else {
                                 match tab {
-                                    RecordTab::Notes => view! { <super::notes::NotesTab su_id=id su_name=name.clone() open=note /> }.into_any(),
+                                    RecordTab::Notes => {
+                                        let person = su.preferred_name.clone().filter(|p| !p.trim().is_empty()).unwrap_or_else(|| su.given_name.clone());
+                                        view! { <super::notes::NotesTab su_id=id su_name=name.clone() su_person=person open=note /> }.into_any()
+                                    }
                                     RecordTab::Profile => view! { <super::tools::ProfileTab su=su.clone() /> }.into_any(),
                                     RecordTab::BodyMap => view! { <super::body_map::BodyMapTab su_id=id /> }.into_any(),
                                     other => view! { <super::tools::ToolTab su_id=id tab=other /> }.into_any(),
