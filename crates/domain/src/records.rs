@@ -1138,3 +1138,20 @@ mod tests {
         assert!(o.validate().is_ok());
     }
 }
+
+#[cfg(test)]
+mod provenance_tests {
+    use super::*;
+
+    #[test]
+    fn a_note_with_provenance_parses_and_validates() {
+        let input: CareNoteInput = serde_json::from_str(
+            r#"{"category": "mobility", "occurred_at": "2026-12-02T14:30:00Z", "body": "x",
+                "ai_assistance": "drafted", "ai_provenance": [{"task": "draft", "model": "m.gguf",
+                "model_sha256": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+                "engine": "aayu-wasm 0.1.0", "flagged": [{"text": "14:45", "reason": "r"}]}]}"#,
+        )
+        .expect("parses");
+        assert!(input.validate().is_ok());
+    }
+}
