@@ -4,8 +4,12 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use sqlx::{Postgres, Transaction};
 use thrive_domain::records::{ServiceUser, ServiceUserInput, StatusChange};
-use thrive_domain::service_users::{AssignStaffRequest, ServiceUserStatus, ServiceUserSummary};
+use thrive_domain::service_users::{
+    AssignStaffRequest, AssignmentsOverview, ServiceUserAssignments, ServiceUserStatus,
+    ServiceUserSummary, StaffName,
+};
 use thrive_domain::Permission;
 use uuid::Uuid;
 
@@ -52,6 +56,13 @@ pub fn routes() -> Routes {
             &[Permission::ServiceUsersChangeStatus],
             "Record a hospital stay, discharge or death",
             change_status,
+        )
+        .get(
+            "/assignments",
+            &[Permission::AssignmentsView],
+            "The assignments screen in one request: every service user the caller may see with \
+             the staff assigned to them, and staff names (only with staff.view)",
+            overview,
         )
         .get(
             "/service-users/{id}/assignments",
@@ -115,17 +126,79 @@ async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<ServiceUserSummary>>> {
-    let mut tx = caller.begin(&state).await?;
-    caller
-        .require(&mut tx, Permission::ServiceUsersView)
+    let mut tx = caller
+        .begin_for(&state, Permission::ServiceUsersView)
         .await?;
+    let list = visible(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(list))
+}
+
+/// The list `GET /api/service-users` answers, in the caller's transaction (the home pages'
+/// aggregates carry it too, so a home is one request).
+pub(super) async fn visible(
+    tx: &mut Transaction<'static, Postgres>,
+) -> Result<Vec<ServiceUserSummary>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "select {COLUMNS} from service_users order by family_name, given_name, id limit 500"
     ))
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct AssignedRow {
+    #[sqlx(flatten)]
+    service_user: Row,
+    assigned: Vec<Uuid>,
+}
+
+/// The assignments screen (issue 13, one request per screen): what it asked one request per
+/// service user for. RLS limits both tables to what the caller may see; the staff names come
+/// only with `staff.view`, as `GET /api/staff` would give them.
+async fn overview(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<AssignmentsOverview>> {
+    let mut tx = caller
+        .begin_for(&state, Permission::AssignmentsView)
+        .await?;
+    let rows: Vec<AssignedRow> = sqlx::query_as(
+        "select su.id, su.given_name, su.family_name, su.preferred_name, su.room, su.status,
+                coalesce((select array_agg(a.user_id order by a.created_at, a.user_id)
+                            from staff_assignments a where a.service_user_id = su.id),
+                         '{}') as assigned
+           from service_users su
+          order by su.family_name, su.given_name, su.id limit 500",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let staff: Vec<(Uuid, String)> = sqlx::query_as(
+        "select u.id, u.display_name
+           from memberships m join users u on u.id = m.user_id
+          where (select app.has_permission('staff.view'))
+          order by u.display_name, u.id",
+    )
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Json(rows.into_iter().map(Into::into).collect()))
+    Ok(Json(AssignmentsOverview {
+        service_users: rows
+            .into_iter()
+            .map(|r| ServiceUserAssignments {
+                service_user: r.service_user.into(),
+                assigned: r.assigned,
+            })
+            .collect(),
+        staff: staff
+            .into_iter()
+            .map(|(user_id, display_name)| StaffName {
+                user_id,
+                display_name,
+            })
+            .collect(),
+    }))
 }
 
 /// A service user's full record. Opening it writes a view event to the audit trail.
