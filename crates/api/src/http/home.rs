@@ -77,7 +77,7 @@ from tasks
 "#;
 
 async fn today(State(s): State<AppState>, c: Caller) -> Result<Json<Today>> {
-    let mut tx = c.begin_for(&s, Permission::ServiceUsersView).await?;
+    let mut tx = c.begin(&s).await?;
     let rows: serde_json::Value = sqlx::query_scalar(TODAY).fetch_one(&mut *tx).await?;
     let tasks: Vec<TodayTask> =
         serde_json::from_value(rows).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
@@ -139,7 +139,7 @@ select json_build_object(
 "#;
 
 async fn dashboard(State(s): State<AppState>, c: Caller) -> Result<Json<Dashboard>> {
-    let mut tx = c.begin_for(&s, Permission::ServiceUsersView).await?;
+    let mut tx = c.begin(&s).await?;
     let row: serde_json::Value = sqlx::query_scalar(DASHBOARD).fetch_one(&mut *tx).await?;
     let service_users = super::service_users::visible(&mut tx).await?;
     tx.commit().await?;

@@ -116,7 +116,7 @@ async fn load_roles(tx: &mut sqlx::PgConnection) -> Result<Vec<Role>> {
 }
 
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Role>>> {
-    let mut tx = caller.begin_for(&state, Permission::RolesView).await?;
+    let mut tx = caller.begin(&state).await?;
     let roles = load_roles(&mut tx).await?;
     tx.commit().await?;
     Ok(Json(roles))
@@ -144,7 +144,7 @@ async fn create(
     AppJson(input): AppJson<RoleInput>,
 ) -> Result<(StatusCode, Json<Role>)> {
     validate(&input)?;
-    let mut tx = caller.begin_for(&state, Permission::RolesCreate).await?;
+    let mut tx = caller.begin(&state).await?;
     let id: Uuid = sqlx::query_scalar(
         "insert into roles (organization_id, name, description) values (app.current_org(), $1, $2) returning id",
     )
@@ -181,7 +181,7 @@ async fn rename(
     AppJson(input): AppJson<RoleInput>,
 ) -> Result<Json<Role>> {
     validate(&input)?;
-    let mut tx = caller.begin_for(&state, Permission::RolesUpdate).await?;
+    let mut tx = caller.begin(&state).await?;
     let done = sqlx::query("update roles set name = $2, description = $3 where id = $1")
         .bind(id)
         .bind(input.name.trim())
@@ -203,7 +203,7 @@ async fn remove(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode> {
-    let mut tx = caller.begin_for(&state, Permission::RolesDelete).await?;
+    let mut tx = caller.begin(&state).await?;
     let result = sqlx::query("delete from roles where id = $1")
         .bind(id)
         .execute(&mut *tx)
@@ -229,9 +229,7 @@ async fn set_permissions(
     Path(id): Path<Uuid>,
     AppJson(input): AppJson<SetPermissions>,
 ) -> Result<Json<Role>> {
-    let mut tx = caller
-        .begin_for(&state, Permission::RolesSetPermissions)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     find_role(&mut tx, id).await?;
     let keys: Vec<&str> = input.permissions.keys().map(|p| p.key()).collect();
     let allowed: Vec<bool> = input.permissions.values().copied().collect();
@@ -264,7 +262,7 @@ async fn set_mfa_required(
     Path(id): Path<Uuid>,
     AppJson(input): AppJson<MfaRequired>,
 ) -> Result<StatusCode> {
-    let mut tx = caller.begin_for(&state, Permission::RolesUpdate).await?;
+    let mut tx = caller.begin(&state).await?;
     let done = sqlx::query("update roles set mfa_required = $2 where id = $1")
         .bind(id)
         .bind(input.required)
@@ -278,7 +276,7 @@ async fn set_mfa_required(
 }
 
 async fn staff(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<StaffMember>>> {
-    let mut tx = caller.begin_for(&state, Permission::StaffView).await?;
+    let mut tx = caller.begin(&state).await?;
     let rows: Vec<(Uuid, String, String, Uuid, String, bool)> = sqlx::query_as(
         "select u.id, u.email, u.display_name, r.id, r.name, m.active
            from memberships m join users u on u.id = m.user_id join roles r on r.id = m.role_id
@@ -306,12 +304,11 @@ async fn staff(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec
 async fn update_membership(
     state: &AppState,
     caller: &Caller,
-    action: Permission,
     user_id: Uuid,
     role_id: Option<Uuid>,
     active: Option<bool>,
 ) -> Result<StatusCode> {
-    let mut tx = caller.begin_for(state, action).await?;
+    let mut tx = caller.begin(state).await?;
     // Unchanged columns are left as they are; the guard and the audit see only the change.
     let done = sqlx::query(
         "update memberships set role_id = coalesce($2, role_id), active = coalesce($3, active)
@@ -344,15 +341,7 @@ async fn move_to_role(
     Path(user_id): Path<Uuid>,
     AppJson(input): AppJson<MoveToRole>,
 ) -> Result<StatusCode> {
-    update_membership(
-        &state,
-        &caller,
-        Permission::RolesAssignMembers,
-        user_id,
-        Some(input.role_id),
-        None,
-    )
-    .await
+    update_membership(&state, &caller, user_id, Some(input.role_id), None).await
 }
 
 async fn deactivate(
@@ -360,15 +349,7 @@ async fn deactivate(
     caller: Caller,
     Path(user_id): Path<Uuid>,
 ) -> Result<StatusCode> {
-    update_membership(
-        &state,
-        &caller,
-        Permission::StaffDeactivate,
-        user_id,
-        None,
-        Some(false),
-    )
-    .await
+    update_membership(&state, &caller, user_id, None, Some(false)).await
 }
 
 async fn reactivate(
@@ -376,13 +357,5 @@ async fn reactivate(
     caller: Caller,
     Path(user_id): Path<Uuid>,
 ) -> Result<StatusCode> {
-    update_membership(
-        &state,
-        &caller,
-        Permission::StaffReactivate,
-        user_id,
-        None,
-        Some(true),
-    )
-    .await
+    update_membership(&state, &caller, user_id, None, Some(true)).await
 }
