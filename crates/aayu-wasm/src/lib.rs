@@ -10,6 +10,7 @@ pub mod error;
 pub mod generate;
 pub mod gguf;
 pub mod model;
+pub mod profile;
 pub mod protocol;
 pub mod sampling;
 pub mod testing;
@@ -20,6 +21,7 @@ pub mod wasm;
 pub use chat::{ChatMessage, Role};
 pub use error::{AayuError, Result};
 pub use generate::{
-    Engine, EngineOptions, GenerateOptions, Generation, Generator, Step, StopReason, Timings,
+    Engine, EngineOptions, GenerateOptions, Generation, Generator, LoadSplit, Step, StopReason,
+    Timings,
 };
 pub use sampling::SamplingParams;
