@@ -254,7 +254,7 @@ async fn assign(
 ) -> Result<StatusCode> {
     let mut tx = caller.begin(&state).await?;
     records::service_user_visible(&mut tx, id).await?;
-    let result = sqlx::query(
+    sqlx::query(
         "insert into staff_assignments (organization_id, user_id, service_user_id)
          values (app.current_org(), $1, $2)",
     )
