@@ -279,8 +279,7 @@ impl Sha256 {
     /// Lower-case hex of the digest; the hasher starts over afterwards.
     #[wasm_bindgen(js_name = finishHex)]
     pub fn finish_hex(&mut self) -> String {
-        let digest = sha2::Digest::finalize_reset(&mut self.hasher);
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(sha2::Digest::finalize_reset(&mut self.hasher))
     }
 }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::extract::{AppJson, Caller};
 use super::records::validate;
 use super::routes::Routes;
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, Result, ResultExt};
 use crate::startup::AppState;
 
 pub fn routes() -> Routes {
@@ -130,12 +130,15 @@ async fn find_role(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<Role> {
         .ok_or(ApiError::NotFound)
 }
 
-fn name_taken(e: sqlx::Error) -> ApiError {
-    match ApiError::from(e) {
-        ApiError::Conflict(_) => ApiError::field("name", "Another role has this name."),
-        e => e,
-    }
+/// Role names are unique within an organisation (migration 0001).
+const NAME_KEY: &str = "roles_organization_id_name_key";
+
+fn name_taken() -> ApiError {
+    ApiError::field("name", "Another role has this name.")
 }
+
+/// A membership's role must be one of its organisation's (migration 0001).
+const MEMBERSHIP_ROLE_FKEY: &str = "memberships_organization_id_role_id_fkey";
 
 /// A new role starts with every action explicitly denied.
 async fn create(
@@ -152,7 +155,7 @@ async fn create(
     .bind(&input.description)
     .fetch_one(&mut *tx)
     .await
-    .map_err(name_taken)?;
+    .on_constraint(NAME_KEY, name_taken)?;
     // Explicit denies need roles.set_permissions to write; without it the role simply has no
     // rows, which reads as deny everywhere.
     if sqlx::query_scalar::<_, bool>("select app.has_permission('roles.set_permissions')")
@@ -188,7 +191,7 @@ async fn rename(
         .bind(&input.description)
         .execute(&mut *tx)
         .await
-        .map_err(name_taken)?;
+        .on_constraint(NAME_KEY, name_taken)?;
     if done.rows_affected() == 0 {
         return Err(ApiError::NotFound);
     }
@@ -204,19 +207,17 @@ async fn remove(
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode> {
     let mut tx = caller.begin(&state).await?;
-    let result = sqlx::query("delete from roles where id = $1")
+    let done = sqlx::query("delete from roles where id = $1")
         .bind(id)
         .execute(&mut *tx)
-        .await;
-    match result {
-        Ok(done) if done.rows_affected() == 0 => return Err(ApiError::NotFound),
-        Ok(_) => {}
-        Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-            return Err(ApiError::Conflict(
+        .await
+        .on_constraint(MEMBERSHIP_ROLE_FKEY, || {
+            ApiError::Conflict(
                 "This role is held by members of staff. Move them to another role first.",
-            ))
-        }
-        Err(e) => return Err(e.into()),
+            )
+        })?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::NotFound);
     }
     // The deferred ladder guard runs at commit; its refusal is a 409 in its own words.
     tx.commit().await?;
@@ -318,17 +319,12 @@ async fn update_membership(
     .bind(role_id)
     .bind(active)
     .execute(&mut *tx)
-    .await;
-    match done {
-        Ok(d) if d.rows_affected() == 0 => return Err(ApiError::NotFound),
-        Ok(_) => {}
-        Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-            return Err(ApiError::field(
-                "role_id",
-                "No such role in this organisation.",
-            ))
-        }
-        Err(e) => return Err(e.into()),
+    .await
+    .on_constraint(MEMBERSHIP_ROLE_FKEY, || {
+        ApiError::field("role_id", "No such role in this organisation.")
+    })?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::NotFound);
     }
     // The deferred ladder guard runs at commit; its refusal is a 409 in its own words.
     tx.commit().await?;

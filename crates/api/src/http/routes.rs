@@ -139,6 +139,21 @@ async fn guard(State(check): State<Check>, mut req: Request, next: Next) -> Resp
     response
 }
 
+/// `Routes::get` and its siblings: one route for that method.
+macro_rules! route_method {
+    ($name:ident, $method:ident) => {
+        pub fn $name<H: Handler<T, AppState>, T: 'static>(
+            self,
+            path: &'static str,
+            actions: &'static [Permission],
+            summary: &'static str,
+            handler: H,
+        ) -> Self {
+            self.add(Method::$method, path, actions, summary, handler)
+        }
+    };
+}
+
 /// A router and the table it was built from.
 #[derive(Default)]
 pub struct Routes {
@@ -186,45 +201,10 @@ impl Routes {
         self
     }
 
-    pub fn get<H: Handler<T, AppState>, T: 'static>(
-        self,
-        path: &'static str,
-        actions: &'static [Permission],
-        summary: &'static str,
-        handler: H,
-    ) -> Self {
-        self.add(Method::GET, path, actions, summary, handler)
-    }
-
-    pub fn post<H: Handler<T, AppState>, T: 'static>(
-        self,
-        path: &'static str,
-        actions: &'static [Permission],
-        summary: &'static str,
-        handler: H,
-    ) -> Self {
-        self.add(Method::POST, path, actions, summary, handler)
-    }
-
-    pub fn put<H: Handler<T, AppState>, T: 'static>(
-        self,
-        path: &'static str,
-        actions: &'static [Permission],
-        summary: &'static str,
-        handler: H,
-    ) -> Self {
-        self.add(Method::PUT, path, actions, summary, handler)
-    }
-
-    pub fn delete<H: Handler<T, AppState>, T: 'static>(
-        self,
-        path: &'static str,
-        actions: &'static [Permission],
-        summary: &'static str,
-        handler: H,
-    ) -> Self {
-        self.add(Method::DELETE, path, actions, summary, handler)
-    }
+    route_method!(get, GET);
+    route_method!(post, POST);
+    route_method!(put, PUT);
+    route_method!(delete, DELETE);
 
     /// The last route added needs no session.
     pub fn public(mut self) -> Self {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::extract::{AppJson, Caller};
 use super::records::{self, validate, Table};
 use super::routes::Routes;
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, Result, ResultExt};
 use crate::startup::AppState;
 
 pub fn routes() -> Routes {
@@ -235,7 +235,7 @@ async fn create(
         .bind(sqlx::types::Json(fields))
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| nhs_number_taken(e.into()))?;
+        .on_constraint(NHS_NUMBER_KEY, nhs_number_taken)?;
     // Whoever admits a service user without view_all is assigned to them, so they can see them.
     sqlx::query(
         "insert into staff_assignments (organization_id, user_id, service_user_id)
@@ -269,7 +269,7 @@ async fn update(
     let mut tx = caller.begin(&state).await?;
     let row = records::update(&mut tx, &TABLE, id, &input)
         .await
-        .map_err(nhs_number_taken)?;
+        .on_constraint(NHS_NUMBER_KEY, nhs_number_taken)?;
     tx.commit().await?;
     Ok(Json(row))
 }
@@ -293,14 +293,11 @@ async fn remove(
     records::remove(&state, &caller, &TABLE, id).await
 }
 
-/// A unique violation on a service user is the NHS number (the only unique column they have).
-fn nhs_number_taken(e: ApiError) -> ApiError {
-    match e {
-        ApiError::Conflict(_) => {
-            ApiError::field("nhs_number", "Another service user has this NHS number.")
-        }
-        e => e,
-    }
+/// One NHS number per service user in an organisation (migration 0005).
+const NHS_NUMBER_KEY: &str = "service_users_nhs_number_key";
+
+fn nhs_number_taken() -> ApiError {
+    ApiError::field("nhs_number", "Another service user has this NHS number.")
 }
 
 /// Who is assigned to this service user.
@@ -329,27 +326,20 @@ async fn assign(
 ) -> Result<StatusCode> {
     let mut tx = caller.begin(&state).await?;
     records::service_user_visible(&mut tx, id).await?;
-    let result = sqlx::query(
+    sqlx::query(
         "insert into staff_assignments (organization_id, user_id, service_user_id)
          values (app.current_org(), $1, $2)",
     )
     .bind(req.user_id)
     .bind(id)
     .execute(&mut *tx)
-    .await;
-    match result {
-        Ok(_) => {}
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-            return Err(ApiError::Conflict("That staff member is already assigned."))
-        }
-        Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-            return Err(ApiError::field(
-                "user_id",
-                "Not a member of this organisation.",
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    }
+    .await
+    .on_constraint("staff_assignments_user_id_service_user_id_key", || {
+        ApiError::Conflict("That staff member is already assigned.")
+    })
+    .on_constraint("staff_assignments_organization_id_user_id_fkey", || {
+        ApiError::field("user_id", "Not a member of this organisation.")
+    })?;
     tx.commit().await?;
     Ok(StatusCode::CREATED)
 }

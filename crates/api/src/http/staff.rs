@@ -21,7 +21,7 @@ use super::auth::random_secret;
 use super::extract::{secret_hash, AppJson, Caller, SessionToken};
 use super::records::validate;
 use super::routes::Routes;
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, Result, ResultExt};
 use crate::limits::ClientAddr;
 use crate::passwords;
 use crate::startup::AppState;
@@ -170,22 +170,16 @@ async fn invite(
     .bind(INVITATION_DAYS as i32)
     .fetch_one(&mut *tx)
     .await;
-    let row = match inserted {
-        Ok(row) => row,
-        Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-            return Err(ApiError::field(
-                "role_id",
-                "No such role in this organisation.",
-            ))
-        }
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-            return Err(ApiError::field(
+    let row = inserted
+        .on_constraint("staff_invitations_organization_id_role_id_fkey", || {
+            ApiError::field("role_id", "No such role in this organisation.")
+        })
+        .on_constraint("staff_invitations_pending_key", || {
+            ApiError::field(
                 "email",
                 "There is already a pending invitation for this email: revoke it to invite again.",
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
+            )
+        })?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
