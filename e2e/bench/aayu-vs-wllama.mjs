@@ -130,6 +130,10 @@ try {
   const ours = await page.evaluate((a) => window.bench.aayuRun(a), { name: modelName, prompt, tokens });
   console.log(`aayu 1 thread: load ${fmt(ours.loadFromCacheMs, 0)} ms (of which the engine ${fmt(ours.engineLoadMs, 0)} ms, reading IndexedDB the rest), prompt ${ours.prompt_tokens} tok at ${fmt(ours.prompt_tokens_per_s)} tok/s, decode ${ours.decode_steps} at ${fmt(ours.decode_tokens_per_s)} tok/s`);
 
+  const cold = await page.evaluate((a) => window.bench.aayuFollowUpUncached(a), { name: modelName });
+  const warm = ours.followUp;
+  console.log(`aayu follow-up request (${warm.promptTokens} prompt tokens, same system prompt): first token after ${fmt(warm.firstTokenMs, 0)} ms with the prefix cache, ${fmt(cold.firstTokenMs, 0)} ms from a fresh worker (${fmt(cold.firstTokenMs / warm.firstTokenMs)}x); same text: ${warm.text === cold.text}`);
+
   const theirDl = await page.evaluate((u) => window.bench.wllamaDownload(u), modelUrl);
   console.log(`wllama: downloaded into its cache in ${(theirDl.ms / 1000).toFixed(1)} s`);
   const runs = [];

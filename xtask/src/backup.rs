@@ -290,9 +290,15 @@ pub fn restore(api: &Path, cluster: &Cluster, tls: &LocalTls, args: &[String]) -
     };
     let (restored, took) = restore_into(cluster, &dir, &target, &into, port, tls)?;
     print!("{}", verify_audit(api, &restored, "thrive")?);
+    // As root the cluster runs as `postgres`, and pg_ctl refuses root.
+    let as_owner = if crate::tools::is_root() {
+        "runuser -u postgres -- "
+    } else {
+        ""
+    };
     println!(
         "restored to {target} in {took:.1?}: a cluster in {} on port {port} (same roles and \
-         passwords as the run's; stop it with pg_ctl stop -D {}/pgdata)",
+         passwords as the run's; stop it with {as_owner}pg_ctl stop -D {}/pgdata)",
         into.display(),
         into.display()
     );

@@ -211,57 +211,35 @@ fn build_spa(dist: &Path) -> Result<()> {
         // Use the wasm-bindgen we installed; Trunk must never download its own.
         .env("TRUNK_TOOLS_WASM_BINDGEN", tools::WASM_BINDGEN_VERSION)
         .env("TRUNK_OFFLINE", "true");
-    status(&mut cmd)?;
     if release {
-        drop_name_section(&dist.join("thrive-web_bg.wasm"))?;
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let paths = std::iter::once(bindgen_without_names()?).chain(std::env::split_paths(&path));
+        cmd.env("PATH", std::env::join_paths(paths)?);
     }
-    Ok(())
+    status(&mut cmd)
 }
 
-/// Removes the `name` custom section (function names for stack traces, about a third of the
-/// SPA's wasm) from a built module. `strip = "symbols"` in the profile would also drop the
-/// `target_features` section wasm-bindgen reads, and Debian's wasm-opt is too old for
-/// wasm-bindgen's output, so the xtask does this one thing itself.
-fn drop_name_section(wasm: &Path) -> Result<()> {
-    fn leb(bytes: &[u8], at: &mut usize) -> Result<usize> {
-        let (mut value, mut shift) = (0usize, 0);
-        loop {
-            let byte = *bytes.get(*at).context("truncated wasm")?;
-            *at += 1;
-            value |= usize::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-            shift += 7;
-            if shift > 28 {
-                bail!("malformed LEB128 in wasm");
-            }
-        }
-    }
-    let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
-    if bytes.get(..4) != Some(b"\0asm") {
-        bail!("{} is not a wasm module", wasm.display());
-    }
-    let mut out = bytes[..8].to_vec();
-    let mut at = 8;
-    while at < bytes.len() {
-        let start = at;
-        let id = bytes[at];
-        at += 1;
-        let size = leb(&bytes, &mut at)?;
-        let end = at.checked_add(size).filter(|&e| e <= bytes.len());
-        let end = end.context("truncated wasm section")?;
-        let is_names = id == 0 && {
-            let mut p = at;
-            let len = leb(&bytes, &mut p)?;
-            p.checked_add(len).and_then(|e| bytes.get(p..e)) == Some(b"name")
-        };
-        if !is_names {
-            out.extend_from_slice(&bytes[start..end]);
-        }
-        at = end;
-    }
-    std::fs::write(wasm, out).with_context(|| format!("writing {}", wasm.display()))
+/// A directory holding a `wasm-bindgen` that runs ours with `--remove-name-section`: the
+/// `name` custom section (function names for stack traces) is about a third of the SPA's wasm.
+/// `strip = "symbols"` in the profile would also drop the `target_features` section
+/// wasm-bindgen reads, Debian's wasm-opt is too old for wasm-bindgen's output, and Trunk has no
+/// switch for the flag; Trunk takes the first `wasm-bindgen` on its PATH whose `--version`
+/// matches, so this wrapper goes first on Trunk's PATH.
+fn bindgen_without_names() -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = target_dir().join("thrive").join("bindgen-no-names");
+    std::fs::create_dir_all(&dir)?;
+    let real = tools::cargo_bin("wasm-bindgen");
+    let real = real.display().to_string().replace('\'', "'\\''");
+    let script = dir.join("wasm-bindgen");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in --version|-V) exec '{real}' \"$@\";; esac\nexec '{real}' --remove-name-section \"$@\"\n"
+        ),
+    )?;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    Ok(dir)
 }
 
 /// `thrive-api provision`: every secret in its environment, none among its arguments.

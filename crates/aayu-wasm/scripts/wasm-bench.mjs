@@ -29,12 +29,26 @@ chunks.length = 0;
 const mib = (b) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
 console.log(`wasm memory after load: ${mib(memoryBytes())}`);
 const report = JSON.parse(engine.bench(undefined, Number(tokensArg ?? 32)));
-console.log(`load: ${report.load_ms.toFixed(0)} ms (from ${Math.ceil(size / CHUNK)} chunks)`);
+const split = report.load_split;
+const splitText = split ? `; header ${split.header_ms.toFixed(0)} ms, tokenizer ${split.tokenizer_ms.toFixed(0)} ms, weights ${split.weights_ms.toFixed(0)} ms` : "";
+console.log(`load: ${report.load_ms.toFixed(0)} ms (from ${Math.ceil(size / CHUNK)} chunks${splitText})`);
 console.log(`first prompt pass: ${report.cold_prompt_ms.toFixed(0)} ms`);
 console.log(`prompt: ${report.timings.prompt_tokens} tokens = ${report.prompt_tokens_per_s.toFixed(2)} tokens/s`);
 console.log(`decode: ${report.timings.decode_steps} tokens = ${report.decode_tokens_per_s.toFixed(2)} tokens/s`);
 console.log(`output: ${JSON.stringify(report.text)}`);
+const f = report.follow_up;
+if (f) console.log(`follow-up request (${f.prompt_tokens} tokens, ${f.cached_prompt_tokens} cached): first token after ${f.cached_prompt_ms.toFixed(0)} ms with the prefix cache, ${f.uncached_prompt_ms.toFixed(0)} ms without; same tokens: ${f.same_tokens}`);
 console.log(`wasm memory after the benchmark: ${mib(memoryBytes())}`);
+if (process.env.AAYU_PROFILE) {
+  // A separate pass with the per-operation timers on: where a prompt pass and a decode step go.
+  const ops = JSON.parse(engine.profile(undefined, Number(tokensArg ?? 32)));
+  for (const phase of ["prompt", "decode"]) {
+    const rows = ops.filter((o) => o.phase === phase);
+    const total = rows.reduce((s, o) => s + o.ms, 0);
+    console.log(`profile, ${phase}: ${total.toFixed(0)} ms timed`);
+    for (const o of rows) console.log(`  ${o.op.padEnd(16)} ${o.ms.toFixed(1).padStart(9)} ms ${(100 * o.ms / total).toFixed(1).padStart(5)} %  (${o.calls} calls)`);
+  }
+}
 
 if (refFlag === "--reference") {
   const reference = JSON.parse(readFileSync(refPath, "utf8"));

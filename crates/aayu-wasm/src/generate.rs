@@ -74,6 +74,11 @@ pub enum StopReason {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
     pub prompt_tokens: usize,
+    /// Prompt tokens whose keys and values were still in the cache from the previous
+    /// generation (a shared system prompt): they cost no forward pass and are not in
+    /// `prompt_ms`.
+    #[serde(default)]
+    pub cached_prompt_tokens: usize,
     pub prompt_ms: f64,
     pub generated_tokens: usize,
     /// Single-token forward passes: every sampled token after the first, which comes out of
@@ -83,8 +88,12 @@ pub struct Timings {
 }
 
 impl Timings {
+    /// The rate of the prompt tokens that went through the model (cached ones did not).
     pub fn prompt_tokens_per_s(&self) -> f64 {
-        per_second(self.prompt_tokens, self.prompt_ms)
+        per_second(
+            self.prompt_tokens.saturating_sub(self.cached_prompt_tokens),
+            self.prompt_ms,
+        )
     }
 
     pub fn decode_tokens_per_s(&self) -> f64 {
@@ -110,21 +119,39 @@ pub struct Generation {
     pub timings: Timings,
 }
 
+/// Where a load's time went.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadSplit {
+    /// Parsing and checking the GGUF header and metadata.
+    pub header_ms: f64,
+    /// Building the tokenizer from the metadata.
+    pub tokenizer_ms: f64,
+    /// Reading the tensors into candle, and allocating the KV cache.
+    pub weights_ms: f64,
+}
+
 /// A loaded model and its tokenizer.
 #[derive(Debug)]
 pub struct Engine {
     model: Qwen2,
     tokenizer: GgufTokenizer,
     load_ms: f64,
+    load_split: LoadSplit,
 }
 
 impl Engine {
     /// Loads a Qwen2 GGUF from any seekable source.
     pub fn load<R: Read + Seek>(reader: &mut R, options: &EngineOptions) -> Result<Self> {
         let start = Instant::now();
+        let ms_since = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
         let gguf = GgufModel::read(reader)?;
+        let header_ms = ms_since(start);
+        let t = Instant::now();
         let tokenizer = GgufTokenizer::from_gguf(&gguf)?;
+        let tokenizer_ms = ms_since(t);
+        let t = Instant::now();
         let model = Qwen2::load(&gguf, reader, options.max_context)?;
+        let weights_ms = ms_since(t);
         if tokenizer.vocab_size() > model.config.vocab_size {
             return Err(AayuError::Corrupt(format!(
                 "the tokenizer has {} tokens but the embedding only {}",
@@ -135,7 +162,12 @@ impl Engine {
         Ok(Self {
             model,
             tokenizer,
-            load_ms: start.elapsed().as_secs_f64() * 1000.0,
+            load_ms: ms_since(start),
+            load_split: LoadSplit {
+                header_ms,
+                tokenizer_ms,
+                weights_ms,
+            },
         })
     }
 
@@ -149,6 +181,10 @@ impl Engine {
 
     pub fn load_ms(&self) -> f64 {
         self.load_ms
+    }
+
+    pub fn load_split(&self) -> &LoadSplit {
+        &self.load_split
     }
 
     pub fn tokenizer(&self) -> &GgufTokenizer {
@@ -168,9 +204,16 @@ impl Engine {
         chat::encode(&mut self.tokenizer, messages)
     }
 
+    /// Forgets the keys and values kept from the previous generation, so the next prompt
+    /// runs in full (benchmarks; tests comparing with and without the cache).
+    pub fn clear_cache(&mut self) {
+        self.model.reset();
+    }
+
     /// Starts a generation from `prompt` (token ids). Nothing runs yet: the prompt goes
     /// through the model in batches, by [`Generator::prompt_step`] or the first
-    /// [`Generator::next_token`]. Each conversation starts from an empty cache.
+    /// [`Generator::next_token`]. The part of the prompt the previous generation already put
+    /// through the model (the system prompt, usually) is reused from the KV cache.
     pub fn start(&mut self, prompt: &[u32], options: &GenerateOptions) -> Result<Generator<'_>> {
         if prompt.is_empty() {
             return Err(AayuError::InvalidRequest("the prompt is empty".into()));
@@ -187,12 +230,12 @@ impl Engine {
             .shaping
             .is_active()
             .then(|| TokenMask::new(&self.tokenizer, &options.shaping));
-        self.model.reset();
+        let cached = self.model.keep_common_prefix(prompt);
         Ok(Generator {
             engine: self,
             sampler,
             history: prompt.to_vec(),
-            prompt_done: 0,
+            prompt_done: cached,
             prompt_batch: options.prompt_batch.max(1),
             logits: None,
             stream: TokenOutputStream::new(),
@@ -205,6 +248,7 @@ impl Engine {
             stop_reason: None,
             timings: Timings {
                 prompt_tokens: prompt.len(),
+                cached_prompt_tokens: cached,
                 ..Timings::default()
             },
             text: String::new(),
@@ -342,7 +386,9 @@ impl Generator<'_> {
         if let Some(mask) = &self.mask {
             mask.apply(&mut logits, shaping::at_line_start(&self.text));
         }
-        let token = self.sampler.sample(&mut logits, &self.history)?;
+        let token = crate::profile::time("sampling", || {
+            self.sampler.sample(&mut logits, &self.history)
+        })?;
         if !self.ignore_end_of_turn && self.engine.tokenizer.stop_tokens().contains(&token) {
             return Ok(self.stop(StopReason::EndOfTurn));
         }

@@ -11,6 +11,7 @@ pub mod eval;
 pub mod generate;
 pub mod gguf;
 pub mod model;
+pub mod profile;
 pub mod protocol;
 pub mod sampling;
 pub mod shaping;
@@ -25,7 +26,8 @@ pub const ENGINE_VERSION: &str = concat!("aayu-wasm ", env!("CARGO_PKG_VERSION")
 pub use chat::{ChatMessage, Role};
 pub use error::{AayuError, Result};
 pub use generate::{
-    Engine, EngineOptions, GenerateOptions, Generation, Generator, Step, StopReason, Timings,
+    Engine, EngineOptions, GenerateOptions, Generation, Generator, LoadSplit, Step, StopReason,
+    Timings,
 };
 pub use sampling::SamplingParams;
 pub use shaping::OutputShaping;

@@ -14,6 +14,7 @@ use candle_core::{DType, Device, Module, Tensor};
 
 use crate::error::{AayuError, Result};
 use crate::gguf::GgufModel;
+use crate::profile;
 
 /// The shape of a Qwen2 model, from the GGUF metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,8 +118,9 @@ pub struct Qwen2 {
     output: QMatMul,
     cos: Tensor,
     sin: Tensor,
-    /// Number of positions already in the KV cache.
-    position: usize,
+    /// The tokens whose keys and values are in the cache, one per position: a later prompt
+    /// that starts with the same tokens reuses them ([`Qwen2::keep_common_prefix`]).
+    cached: Vec<u32>,
 }
 
 impl Qwen2 {
@@ -180,7 +182,7 @@ impl Qwen2 {
             output,
             cos,
             sin,
-            position: 0,
+            cached: Vec::new(),
         })
     }
 
@@ -190,12 +192,34 @@ impl Qwen2 {
 
     /// Positions already in the KV cache.
     pub fn position(&self) -> usize {
-        self.position
+        self.cached.len()
+    }
+
+    /// The tokens at the cached positions.
+    pub fn cached_tokens(&self) -> &[u32] {
+        &self.cached
     }
 
     /// Forgets the conversation so far; the cache is overwritten, not reallocated.
     pub fn reset(&mut self) {
-        self.position = 0;
+        self.cached.clear();
+    }
+
+    /// Keeps the cached positions that `prompt` starts with (a shared system prompt, an earlier
+    /// turn) and forgets the rest, so only the new tokens need a forward pass. At least the
+    /// prompt's last token is left to run: its logits pick the first new token. Returns how
+    /// many prompt tokens are already in the cache. Exact, not an approximation: a position's
+    /// keys and values depend only on the tokens up to it.
+    pub fn keep_common_prefix(&mut self, prompt: &[u32]) -> usize {
+        let common = self
+            .cached
+            .iter()
+            .zip(prompt)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(prompt.len().saturating_sub(1));
+        self.cached.truncate(common);
+        common
     }
 
     /// Runs `tokens` at the next positions and returns the logits for the last one.
@@ -204,9 +228,10 @@ impl Qwen2 {
         if seq_len == 0 {
             return Err(AayuError::InvalidRequest("no tokens to run".into()));
         }
-        if self.position + seq_len > self.max_context {
+        let position = self.cached.len();
+        if position + seq_len > self.max_context {
             return Err(AayuError::ContextOverflow {
-                prompt_tokens: self.position + seq_len,
+                prompt_tokens: position + seq_len,
                 context_length: self.max_context,
             });
         }
@@ -218,34 +243,32 @@ impl Qwen2 {
                 "token id {bad} is outside the vocabulary"
             )));
         }
+        profile::set_phase(seq_len > 1);
         let device = Device::Cpu;
         let ids = Tensor::new(tokens, &device)?;
-        let mut x = self.embedding.embedding(&ids)?.unsqueeze(0)?;
-        let mask = causal_mask(seq_len, self.position, &device)?;
-        let cos = self.cos.narrow(0, self.position, seq_len)?;
-        let sin = self.sin.narrow(0, self.position, seq_len)?;
+        let mut x = profile::time("embedding", || self.embedding.embedding(&ids))?.unsqueeze(0)?;
+        let mask = causal_mask(seq_len, position, &device)?;
+        let cos = self.cos.narrow(0, position, seq_len)?;
+        let sin = self.sin.narrow(0, position, seq_len)?;
         let eps = self.config.rms_norm_eps;
+        let rms_norm = |x: &Tensor, w: &Tensor| {
+            profile::time("rms_norm", || candle_nn::ops::rms_norm(x, w, eps))
+        };
         for layer in &self.layers {
-            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, eps)?;
-            let h = attention(
-                &self.config,
-                layer,
-                &h,
-                self.position,
-                &cos,
-                &sin,
-                mask.as_ref(),
-            )?;
+            let h = rms_norm(&x, &layer.attn_norm)?;
+            let h = attention(&self.config, layer, &h, position, &cos, &sin, mask.as_ref())?;
             x = (x + h)?;
-            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, eps)?;
-            let h = (layer.gate.forward(&h)?.silu()? * layer.up.forward(&h)?)?;
-            x = (x + layer.down.forward(&h)?)?;
+            let h = rms_norm(&x, &layer.ffn_norm)?;
+            let gate = profile::time("ffn_gate", || layer.gate.forward(&h))?;
+            let up = profile::time("ffn_up", || layer.up.forward(&h))?;
+            let h = profile::time("silu_mul", || gate.silu()? * up)?;
+            x = (x + profile::time("ffn_down", || layer.down.forward(&h))?)?;
         }
-        self.position += seq_len;
+        self.cached.extend_from_slice(tokens);
         // Only the last position's logits are needed: skip the output matrix for the others.
         let last = x.narrow(1, seq_len - 1, 1)?;
-        let last = candle_nn::ops::rms_norm(&last, &self.output_norm, eps)?;
-        let logits = self.output.forward(&last)?;
+        let last = rms_norm(&last, &self.output_norm)?;
+        let logits = profile::time("output", || self.output.forward(&last))?;
         Ok(logits.flatten_all()?.to_vec1::<f32>()?)
     }
 }
@@ -266,37 +289,46 @@ fn attention(
             .transpose(1, 2)?
             .contiguous()
     };
-    let q = heads(layer.wq.forward(x)?.broadcast_add(&layer.bq)?, n_head)?;
-    let k = heads(layer.wk.forward(x)?.broadcast_add(&layer.bk)?, n_kv)?;
-    let v = heads(layer.wv.forward(x)?.broadcast_add(&layer.bv)?, n_kv)?;
-    let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
-    let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
+    let q = profile::time("attn_q", || layer.wq.forward(x))?;
+    let k = profile::time("attn_k", || layer.wk.forward(x))?;
+    let v = profile::time("attn_v", || layer.wv.forward(x))?;
+    let q = profile::time("attn_rope_cache", || -> candle_core::Result<Tensor> {
+        let q = heads(q.broadcast_add(&layer.bq)?, n_head)?;
+        let k = heads(k.broadcast_add(&layer.bk)?, n_kv)?;
+        let v = heads(v.broadcast_add(&layer.bv)?, n_kv)?;
+        let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
+        layer.k_cache.slice_set(&k, 2, position)?;
+        layer.v_cache.slice_set(&v, 2, position)?;
+        candle_nn::rotary_emb::rope(&q, cos, sin)
+    })?;
 
-    layer.k_cache.slice_set(&k, 2, position)?;
-    layer.v_cache.slice_set(&v, 2, position)?;
-    let kv_len = position + seq_len;
-    let k = layer.k_cache.narrow(2, 0, kv_len)?.contiguous()?;
-    let v = layer.v_cache.narrow(2, 0, kv_len)?.contiguous()?;
-
-    // Grouped-query attention without copying K/V per query head: query heads are ordered so
-    // that each run of `n_rep` shares one key/value head, so fold them into the row dimension.
-    let n_rep = n_head / n_kv;
-    let q = q.reshape((1, n_kv, n_rep * seq_len, hd))?;
-    let scores = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
-    let scores = match mask {
-        Some(mask) => scores
-            .reshape((1, n_kv, n_rep, seq_len, kv_len))?
-            .broadcast_add(mask)?
-            .reshape((1, n_kv, n_rep * seq_len, kv_len))?,
-        None => scores,
-    };
-    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-    let y = probs.matmul(&v)?;
-    let y = y
-        .reshape((1, n_head, seq_len, hd))?
-        .transpose(1, 2)?
-        .reshape((1, seq_len, n_head * hd))?;
-    Ok(layer.wo.forward(&y)?)
+    let y = profile::time("attn_scores", || -> candle_core::Result<Tensor> {
+        let kv_len = position + seq_len;
+        // Views of the cache, not copies: candle's matmul walks the (head, position) strides
+        // of the preallocated cache directly.
+        let k = layer.k_cache.narrow(2, 0, kv_len)?;
+        let v = layer.v_cache.narrow(2, 0, kv_len)?;
+        // Grouped-query attention without copying K/V per query head: query heads are ordered
+        // so that each run of `n_rep` shares one key/value head, so fold them into the row
+        // dimension.
+        let n_rep = n_head / n_kv;
+        let q = q.reshape((1, n_kv, n_rep * seq_len, hd))?;
+        let scores = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
+        let scores = match mask {
+            Some(mask) => scores
+                .reshape((1, n_kv, n_rep, seq_len, kv_len))?
+                .broadcast_add(mask)?
+                .reshape((1, n_kv, n_rep * seq_len, kv_len))?,
+            None => scores,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        probs
+            .matmul(&v)?
+            .reshape((1, n_head, seq_len, hd))?
+            .transpose(1, 2)?
+            .reshape((1, seq_len, n_head * hd))
+    })?;
+    Ok(profile::time("attn_output", || layer.wo.forward(&y))?)
 }
 
 /// An additive mask, (seq_len, position + seq_len): 0 where a query may look, -inf in its
@@ -336,4 +368,57 @@ fn rope_tables(
         .reshape((positions, 1))?;
     let freqs = t.broadcast_mul(&inv_freq)?;
     Ok((freqs.cos()?, freqs.sin()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decode-step attention over the cache, as a view and as the prefix copy it replaced, side
+    /// by side in one process, fastest of 224 rounds each (prints; asserts only that both give
+    /// the same numbers). Run with
+    /// `RAYON_NUM_THREADS=1 cargo test --release -p aayu-wasm --lib attention_over -- --ignored
+    /// --nocapture` to match the browser's single thread.
+    #[test]
+    #[ignore = "a timing comparison, run by hand"]
+    fn attention_over_the_cache_view_against_a_copy() -> candle_core::Result<()> {
+        let device = Device::Cpu;
+        // Qwen2.5-1.5B: 2 KV heads of 128, 6 query heads per KV head; a 4096-token cache.
+        let (n_kv, n_rep, hd, max) = (2, 6, 128, 4096);
+        let cache = Tensor::randn(0f32, 1.0, (1, n_kv, max, hd), &device)?;
+        let q = Tensor::randn(0f32, 1.0, (1, n_kv, n_rep, hd), &device)?;
+        let scores = |k: &Tensor, v: &Tensor| -> candle_core::Result<Tensor> {
+            let s = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
+            candle_nn::ops::softmax_last_dim(&s)?.matmul(v)
+        };
+        for kv_len in [128, 512, 2048] {
+            let rounds = 28 * 8;
+            // The fastest round of each: on a shared machine the minimum is what the code
+            // costs, the rest is waiting for a core.
+            let (mut t_copy, mut t_view) = (f64::MAX, f64::MAX);
+            for _ in 0..rounds {
+                let t = web_time::Instant::now();
+                let k = cache.narrow(2, 0, kv_len)?.contiguous()?;
+                let v = cache.narrow(2, 0, kv_len)?.contiguous()?;
+                let a = scores(&k, &v)?;
+                t_copy = t_copy.min(t.elapsed().as_secs_f64());
+                let t = web_time::Instant::now();
+                let k = cache.narrow(2, 0, kv_len)?;
+                let v = cache.narrow(2, 0, kv_len)?;
+                let b = scores(&k, &v)?;
+                t_view = t_view.min(t.elapsed().as_secs_f64());
+                let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(diff < 1e-5, "{diff}");
+            }
+            // Per decode step: one call per layer, 28 layers.
+            let per_step = |t: f64| t * 1000.0 * 28.0;
+            println!(
+                "kv_len {kv_len}: prefix copy {:.2} ms/step, view {:.2} ms/step ({:.2}x)",
+                per_step(t_copy),
+                per_step(t_view),
+                t_copy / t_view
+            );
+        }
+        Ok(())
+    }
 }

@@ -56,6 +56,13 @@ impl AayuEngine {
         Ok(self.engine.generate(&ids, &options, &never, |_| {})?.tokens)
     }
 
+    /// Runs [`crate::bench::profile`]; returns the per-operation totals as JSON.
+    pub fn profile(&mut self, prompt: Option<String>, tokens: usize) -> Result<String, JsError> {
+        let prompt = prompt.as_deref().unwrap_or(crate::bench::DEFAULT_PROMPT);
+        let totals = crate::bench::profile(&mut self.engine, prompt, tokens)?;
+        Ok(serde_json::to_string(&totals)?)
+    }
+
     /// Runs [`crate::bench::run`]; returns its report as JSON.
     pub fn bench(&mut self, prompt: Option<String>, tokens: usize) -> Result<String, JsError> {
         let prompt = prompt.as_deref().unwrap_or(crate::bench::DEFAULT_PROMPT);
@@ -278,8 +285,7 @@ impl Sha256 {
     /// Lower-case hex of the digest; the hasher starts over afterwards.
     #[wasm_bindgen(js_name = finishHex)]
     pub fn finish_hex(&mut self) -> String {
-        let digest = sha2::Digest::finalize_reset(&mut self.hasher);
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(sha2::Digest::finalize_reset(&mut self.hasher))
     }
 }
 
@@ -306,4 +312,11 @@ pub fn engine_version() -> String {
 #[wasm_bindgen(js_name = benchPrompt)]
 pub fn bench_prompt() -> String {
     crate::bench::DEFAULT_PROMPT.to_string()
+}
+
+/// The benchmark's second request ([`crate::bench::FOLLOW_UP_PROMPT`]): time to first token
+/// with the system prompt already in the cache.
+#[wasm_bindgen(js_name = followUpPrompt)]
+pub fn follow_up_prompt() -> String {
+    crate::bench::FOLLOW_UP_PROMPT.to_string()
 }

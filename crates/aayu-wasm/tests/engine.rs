@@ -114,6 +114,116 @@ fn kv_cache_gives_the_same_logits_as_a_full_pass() {
     assert!(full.iter().any(|&l| l != 0.0));
 }
 
+fn chat(engine: &mut Engine, system: &str, user: &str) -> Vec<u32> {
+    engine
+        .encode_chat(&[
+            ChatMessage::new(Role::System, system),
+            ChatMessage::new(Role::User, user),
+        ])
+        .expect("chat prompt")
+}
+
+#[test]
+fn the_next_request_reuses_the_cached_system_prompt_and_gives_the_same_tokens() {
+    let bytes = TinyModel::default().bytes();
+    let mut engine = Engine::load(&mut Cursor::new(bytes.clone()), &options()).expect("load");
+    let mut fresh = Engine::load(&mut Cursor::new(bytes), &options()).expect("load");
+    let system = "the pin in the tin";
+    let first = chat(&mut engine, system, "pin the tin");
+    let second = chat(&mut engine, system, "tin in the pin");
+    let shared = first
+        .iter()
+        .zip(&second)
+        .take_while(|(a, b)| a == b)
+        .count();
+    assert!(shared > 4, "the prompts share the system turn: {shared}");
+
+    let never = AtomicBool::new(false);
+    let a = engine
+        .generate(&first, &greedy(6), &never, |_| {})
+        .expect("first");
+    assert_eq!(a.timings.cached_prompt_tokens, 0);
+    let b = engine
+        .generate(&second, &greedy(6), &never, |_| {})
+        .expect("second");
+    assert_eq!(b.timings.cached_prompt_tokens, shared);
+    let expected = fresh
+        .generate(&second, &greedy(6), &never, |_| {})
+        .expect("fresh");
+    assert_eq!(expected.timings.cached_prompt_tokens, 0);
+    assert_eq!(b.tokens, expected.tokens);
+    assert_eq!(b.text, expected.text);
+}
+
+#[test]
+fn sampling_gives_the_same_tokens_with_and_without_the_prefix_cache() {
+    let bytes = TinyModel::default().bytes();
+    let mut engine = Engine::load(&mut Cursor::new(bytes), &options()).expect("load");
+    let hot = GenerateOptions {
+        max_new_tokens: 10,
+        sampling: SamplingParams {
+            temperature: 1.2,
+            seed: 11,
+            ..SamplingParams::default()
+        },
+        ignore_end_of_turn: true,
+        ..GenerateOptions::default()
+    };
+    let never = AtomicBool::new(false);
+    let prompt = chat(&mut engine, "in the tin", "the pin");
+    engine.clear_cache();
+    let uncached = engine
+        .generate(&prompt, &hot, &never, |_| {})
+        .expect("uncached");
+    // The whole prompt is cached now; only its last token runs again.
+    let cached = engine
+        .generate(&prompt, &hot, &never, |_| {})
+        .expect("cached");
+    assert_eq!(cached.timings.cached_prompt_tokens, prompt.len() - 1);
+    assert_eq!(cached.tokens, uncached.tokens);
+}
+
+#[test]
+fn the_prefix_cache_handles_shorter_diverging_and_half_run_prompts() {
+    let bytes = TinyModel::default().bytes();
+    let mut engine = Engine::load(&mut Cursor::new(bytes.clone()), &options()).expect("load");
+    let mut fresh = Engine::load(&mut Cursor::new(bytes), &options()).expect("load");
+    let never = AtomicBool::new(false);
+    let long: Vec<u32> = (1..=12).collect();
+    engine
+        .generate(&long, &greedy(4), &never, |_| {})
+        .expect("long");
+    let check = |engine: &mut Engine, fresh: &mut Engine, prompt: &[u32], cached: usize| {
+        let got = engine
+            .generate(prompt, &greedy(4), &never, |_| {})
+            .expect("generate");
+        fresh.clear_cache();
+        let want = fresh
+            .generate(prompt, &greedy(4), &never, |_| {})
+            .expect("fresh");
+        assert_eq!(got.timings.cached_prompt_tokens, cached, "{prompt:?}");
+        assert_eq!(got.tokens, want.tokens, "{prompt:?}");
+    };
+    // A prompt the cache already holds more than: its own last token runs again.
+    check(&mut engine, &mut fresh, &long[..5], 4);
+    // Diverging at the first token: nothing reused.
+    check(&mut engine, &mut fresh, &[99, 2, 3, 4], 0);
+    // Diverging in the middle.
+    check(&mut engine, &mut fresh, &[99, 2, 7, 7, 7], 2);
+
+    // A prompt stopped half-way leaves its first batch cached for the next request.
+    let batches = GenerateOptions {
+        prompt_batch: 4,
+        ..greedy(4)
+    };
+    engine.clear_cache();
+    let mut generator = engine.start(&long, &batches).expect("start");
+    assert!(!generator.prompt_step().expect("first batch"));
+    generator.cancel();
+    generator.finish();
+    check(&mut engine, &mut fresh, &long, 4);
+}
+
 #[test]
 fn loading_from_chunks_matches_loading_from_one_buffer() {
     let bytes = TinyModel::default().bytes();
@@ -197,10 +307,13 @@ fn cancel_is_honoured_between_prompt_batches() {
     assert_eq!(generation.stop_reason, StopReason::Cancelled);
     assert!(generation.tokens.is_empty());
 
-    // Batching does not change the result: 10 prompt tokens in batches of 4 or all at once.
+    // Batching does not change the result: 10 prompt tokens in batches of 4 or all at once
+    // (each from an empty cache, so neither reuses the other's prompt).
+    engine.clear_cache();
     let batched = engine
         .generate(&prompt, &options, &AtomicBool::new(false), |_| {})
         .expect("batched");
+    engine.clear_cache();
     let whole = engine
         .generate(&prompt, &greedy(5), &AtomicBool::new(false), |_| {})
         .expect("whole");

@@ -32,6 +32,9 @@ pub enum ApiError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// A unique violation no handler mapped to its own words (see [`ResultExt`]).
+    #[error("duplicate")]
+    Duplicate(#[source] anyhow::Error),
     /// A change the record's current state does not allow, in the database guard's own words
     /// (raised with SQLSTATE P0001 by `app.refuse`; never a raw database message).
     #[error("refused: {0}")]
@@ -73,7 +76,9 @@ impl ApiError {
             ApiError::InvalidCredentials | ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) | ApiError::Refused(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Refused(_) | ApiError::Duplicate(_) => {
+                StatusCode::CONFLICT
+            }
             ApiError::Constraint(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -83,6 +88,38 @@ impl ApiError {
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+}
+
+impl ApiError {
+    /// The database constraint a unique, foreign-key or check violation names.
+    fn constraint(&self) -> Option<&str> {
+        match self {
+            ApiError::Duplicate(e) | ApiError::Constraint(e) => e
+                .downcast_ref::<sqlx::Error>()
+                .and_then(sqlx::Error::as_database_error)
+                .and_then(|db| db.constraint()),
+            _ => None,
+        }
+    }
+}
+
+/// Turns the violation of one named constraint into a client error where the query is (as
+/// realworld-axum-sqlx does), rather than guessing afterwards which constraint fired.
+pub trait ResultExt<T> {
+    fn on_constraint(self, name: &str, error: impl FnOnce() -> ApiError) -> Result<T>;
+}
+
+impl<T, E: Into<ApiError>> ResultExt<T> for std::result::Result<T, E> {
+    fn on_constraint(self, name: &str, error: impl FnOnce() -> ApiError) -> Result<T> {
+        self.map_err(|e| {
+            let e = e.into();
+            if e.constraint() == Some(name) {
+                error()
+            } else {
+                e
+            }
+        })
     }
 }
 
@@ -97,7 +134,7 @@ impl From<sqlx::Error> for ApiError {
                 // Row Level Security refused a write, or a missing privilege.
                 Some("42501") => ApiError::Forbidden,
                 Some("P0001") => ApiError::Refused(db.message().to_owned()),
-                Some("23505") => ApiError::Conflict("That already exists."),
+                Some("23505") => ApiError::Duplicate(e.into()),
                 // check, not-null and foreign-key violations, malformed values.
                 Some(code) if code.starts_with("23") || code.starts_with("22") => {
                     ApiError::Constraint(e.into())
@@ -225,6 +262,12 @@ impl IntoResponse for ApiError {
                 error: "invalid_grant",
                 message: "That sign-in has expired or was already used. Please sign in again."
                     .into(),
+                fields: None,
+                request_id: None,
+            },
+            ApiError::Duplicate(_) => ErrorBody {
+                error: "conflict",
+                message: "That already exists.".into(),
                 fields: None,
                 request_id: None,
             },

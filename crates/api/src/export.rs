@@ -210,63 +210,60 @@ trait Sink {
 
 struct CsvZip {
     zip: Zip,
-    line: String,
+    line: Vec<u8>,
 }
 
-/// One CSV field (RFC 4180): quoted when it holds a comma, quote or line break, or starts or
-/// ends with a space. A text cell a spreadsheet would read as a formula (`=`, `+`, `-`, `@`,
-/// tab, carriage return first, and not a plain number) gets a leading `'` so opening the
-/// export cannot run anything: the usual guard against CSV injection.
-pub fn csv_field(out: &mut String, value: &str) {
-    let risky = matches!(
+/// Whether a spreadsheet would read a text cell as a formula: `=`, `+`, `-`, `@`, tab or
+/// carriage return first, and not a plain number.
+fn formula_like(value: &str) -> bool {
+    matches!(
         value.as_bytes().first(),
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
-    ) && value.parse::<f64>().is_err();
-    let quote = risky
-        || value.contains([',', '"', '\n', '\r'])
-        || value.starts_with(' ')
-        || value.ends_with(' ');
-    if quote {
-        out.push('"');
-    }
-    if risky {
-        out.push('\'');
-    }
-    for c in value.chars() {
-        if c == '"' {
-            out.push('"');
+    ) && value.parse::<f64>().is_err()
+}
+
+/// Appends one CSV line (RFC 4180, CRLF) of `cells` to `out`, written by the `csv` crate;
+/// `None` is an empty cell. A cell a spreadsheet would read as a formula gets a leading `'`,
+/// so opening the export cannot run anything: the usual guard against CSV injection.
+pub fn csv_line<S: AsRef<str>>(
+    out: &mut Vec<u8>,
+    cells: impl IntoIterator<Item = Option<S>>,
+) -> io::Result<()> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .flexible(true)
+        .from_writer(out);
+    for cell in cells {
+        let value = cell.as_ref().map_or("", AsRef::as_ref);
+        if formula_like(value) {
+            writer.write_field(format!("'{value}"))?;
+        } else {
+            writer.write_field(value)?;
         }
-        out.push(c);
     }
-    if quote {
-        out.push('"');
-    }
+    writer.write_record(None::<&[u8]>)?;
+    writer.flush()
 }
 
 impl CsvZip {
-    fn line(&mut self, cells: impl Iterator<Item = Option<String>>) -> io::Result<()> {
+    fn line<S: AsRef<str>>(
+        &mut self,
+        cells: impl IntoIterator<Item = Option<S>>,
+    ) -> io::Result<()> {
         self.line.clear();
-        for (i, cell) in cells.enumerate() {
-            if i > 0 {
-                self.line.push(',');
-            }
-            if let Some(v) = cell {
-                csv_field(&mut self.line, &v);
-            }
-        }
-        self.line.push_str("\r\n");
-        self.zip.write_all(self.line.as_bytes())
+        csv_line(&mut self.line, cells)?;
+        self.zip.write_all(&self.line)
     }
 }
 
 impl Sink for CsvZip {
     fn begin_table(&mut self, table: &str, columns: &[String]) -> io::Result<()> {
         self.zip.start_file(format!("{table}.csv"), options())?;
-        self.line(columns.iter().cloned().map(Some))
+        self.line(columns.iter().map(Some))
     }
 
     fn row(&mut self, cells: &[Option<String>]) -> io::Result<()> {
-        self.line(cells.iter().cloned())
+        self.line(cells.iter().map(Option::as_deref))
     }
 
     fn end_table(&mut self) -> io::Result<()> {
@@ -548,7 +545,7 @@ pub async fn write(
     let mut sink: Box<dyn Sink + Send> = match format {
         Format::CsvZip => Box::new(CsvZip {
             zip,
-            line: String::new(),
+            line: Vec::new(),
         }),
         Format::Xlsx => Box::new(Xlsx {
             zip,
@@ -675,18 +672,22 @@ mod tests {
     #[test]
     fn csv_fields_are_quoted_and_formulas_neutralised() {
         let field = |v: &str| {
-            let mut s = String::new();
-            csv_field(&mut s, v);
-            s
+            let mut out = Vec::new();
+            csv_line(&mut out, [Some(v), None]).expect("csv");
+            String::from_utf8(out).expect("utf-8")
         };
-        assert_eq!(field("plain"), "plain");
-        assert_eq!(field("a,b"), "\"a,b\"");
-        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(field("line\nbreak"), "\"line\nbreak\"");
-        assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(field("@SUM(A1)"), "\"'@SUM(A1)\"");
-        assert_eq!(field("-12.5"), "-12.5");
-        assert_eq!(field("+44 20"), "\"'+44 20\"");
+        assert_eq!(field("plain"), "plain,\r\n");
+        assert_eq!(field("a,b"), "\"a,b\",\r\n");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\",\r\n");
+        assert_eq!(field("line\nbreak"), "\"line\nbreak\",\r\n");
+        assert_eq!(
+            field("=HYPERLINK(\"x\")"),
+            "\"'=HYPERLINK(\"\"x\"\")\",\r\n"
+        );
+        assert_eq!(field("@SUM(A1)"), "'@SUM(A1),\r\n");
+        assert_eq!(field("-12.5"), "-12.5,\r\n");
+        assert_eq!(field("+44 20"), "'+44 20,\r\n");
+        assert_eq!(field("\tx"), "'\tx,\r\n");
     }
 
     #[test]

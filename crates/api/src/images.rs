@@ -195,4 +195,55 @@ mod tests {
             ImageProblem::Damaged
         );
     }
+
+    /// Small valid encodings of each accepted format, for the property test to damage.
+    fn seeds() -> Vec<Vec<u8>> {
+        let img = DynamicImage::ImageRgb8(image::RgbImage::from_fn(9, 7, |x, y| {
+            image::Rgb([x as u8 * 20, y as u8 * 30, 77])
+        }));
+        let mut jpeg = Vec::new();
+        img.write_with_encoder(JpegEncoder::new_with_quality(&mut jpeg, 80))
+            .expect("jpeg");
+        let mut webp = Vec::new();
+        DynamicImage::ImageRgba8(img.to_rgba8())
+            .write_with_encoder(WebPEncoder::new_lossless(&mut webp))
+            .expect("webp");
+        vec![png(9, 7), jpeg, webp]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Whatever bytes arrive, `clean` answers (an image within the limits, or a problem):
+        /// it never panics. Inputs: any bytes; a real image's magic followed by any bytes; and
+        /// real images with bytes overwritten and cut short.
+        #[test]
+        fn clean_never_panics_on_any_input(
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+            seed in 0usize..3,
+            edits in proptest::collection::vec(
+                (proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..16),
+            cut in proptest::prelude::any::<usize>(),
+        ) {
+            let seeds = seeds();
+            let original = &seeds[seed];
+            let mut damaged = original.clone();
+            for (at, byte) in &edits {
+                let i = at % damaged.len();
+                damaged[i] = *byte;
+            }
+            damaged.truncate(cut % (damaged.len() + 1));
+            let mut prefixed = original[..12.min(original.len())].to_vec();
+            prefixed.extend_from_slice(&noise);
+            for input in [&noise, &damaged, &prefixed] {
+                if let Ok(image) = clean(input) {
+                    proptest::prop_assert!(!image.bytes.is_empty());
+                    proptest::prop_assert!(image.width <= MAX_SIDE && image.height <= MAX_SIDE);
+                    proptest::prop_assert!(
+                        u64::from(image.width) * u64::from(image.height) <= MAX_PIXELS
+                    );
+                }
+            }
+        }
+    }
 }

@@ -215,11 +215,7 @@ fn sha256_file(path: &Path) -> Result<String> {
         }
         hasher.update(buf.get(..n).unwrap_or_default());
     }
-    Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]
@@ -255,7 +251,7 @@ mod tests {
         let path = dir.join("m.gguf");
         std::fs::write(&path, b"GGUF model bytes").expect("write");
         let files = scan(Some(&dir), 4).expect("scan");
-        let digest = hex(&Sha256::digest(b"GGUF model bytes"));
+        let digest = hex::encode(Sha256::digest(b"GGUF model bytes"));
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].sha256, digest);
         assert_eq!(files[0].chunk_size, 4);

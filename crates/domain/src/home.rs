@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::service_users::ServiceUserSummary;
+
 /// One of a carer's tasks for today, as `GET /api/home/today` lists them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TodayTask {
@@ -24,10 +26,12 @@ pub struct TodayTask {
     pub shift: Option<String>,
 }
 
-/// `GET /api/home/today`.
+/// `GET /api/home/today`: the carer's whole home in one request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Today {
     pub tasks: Vec<TodayTask>,
+    /// The service users the caller may see, as `GET /api/service-users` lists them.
+    pub service_users: Vec<ServiceUserSummary>,
 }
 
 /// `GET /api/home/dashboard`: a manager's exact counts and the two chart series. A part the
@@ -45,6 +49,10 @@ pub struct Dashboard {
     pub incidents_by_week: Vec<i64>,
     /// Notes signed off on each of the last seven days (oldest first), by the server's date.
     pub signed_off_by_day: Vec<DayCount>,
+    /// The service users the caller may see, as `GET /api/service-users` lists them (filled
+    /// in by the API beside the statement's counts).
+    #[serde(default)]
+    pub service_users: Vec<ServiceUserSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

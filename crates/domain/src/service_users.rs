@@ -29,3 +29,26 @@ pub struct ServiceUserSummary {
 pub struct AssignStaffRequest {
     pub user_id: Uuid,
 }
+
+/// One service user with the staff assigned to them, as the assignments screen shows them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceUserAssignments {
+    pub service_user: ServiceUserSummary,
+    /// The assigned staff's user ids, oldest assignment first.
+    pub assigned: Vec<Uuid>,
+}
+
+/// A member of staff as the assignments screen names them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StaffName {
+    pub user_id: Uuid,
+    pub display_name: String,
+}
+
+/// `GET /api/assignments`: the whole assignments screen in one request. `staff` (the names
+/// to show and offer) is empty unless the caller may view staff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssignmentsOverview {
+    pub service_users: Vec<ServiceUserAssignments>,
+    pub staff: Vec<StaffName>,
+}

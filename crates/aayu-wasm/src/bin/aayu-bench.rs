@@ -2,7 +2,7 @@
 //! ids and greedy continuations against another implementation (such as llama.cpp).
 //!
 //! ```text
-//! aayu-bench bench    --model PATH [--prompt TEXT] [--tokens N] [--context N]
+//! aayu-bench bench    --model PATH [--prompt TEXT] [--tokens N] [--context N] [--profile]
 //! aayu-bench tokenize --model PATH --text TEXT
 //! aayu-bench generate --model PATH --prompt TEXT --tokens N
 //! aayu-bench write-tiny DIR     # the browser tests' tiny models (good, truncated, corrupt, llama)
@@ -28,7 +28,7 @@ use aayu::{Engine, EngineOptions, GenerateOptions, SamplingParams};
 use aayu::eval;
 
 const USAGE: &str = "usage:
-  aayu-bench bench    --model PATH [--prompt TEXT] [--tokens N] [--context N]
+  aayu-bench bench    --model PATH [--prompt TEXT] [--tokens N] [--context N] [--profile]
   aayu-bench tokenize --model PATH --text TEXT
   aayu-bench generate --model PATH --prompt TEXT --tokens N
   aayu-bench write-tiny DIR
@@ -84,7 +84,14 @@ fn run() -> Result<(), String> {
                 .map(String::as_str)
                 .unwrap_or(aayu::bench::DEFAULT_PROMPT);
             let mut engine = load()?;
-            println!("load: {:.0} ms", engine.load_ms());
+            let split = engine.load_split();
+            println!(
+                "load: {:.0} ms (header {:.0} ms, tokenizer {:.0} ms, weights {:.0} ms)",
+                engine.load_ms(),
+                split.header_ms,
+                split.tokenizer_ms,
+                split.weights_ms
+            );
             let report =
                 aayu::bench::run(&mut engine, prompt, tokens).map_err(|e| e.to_string())?;
             let t = &report.timings;
@@ -101,6 +108,29 @@ fn run() -> Result<(), String> {
                 t.decode_steps, t.decode_ms, report.decode_tokens_per_s
             );
             println!("output: {:?}", report.text);
+            if flags.contains_key("profile") {
+                let ops =
+                    aayu::bench::profile(&mut engine, prompt, tokens).map_err(|e| e.to_string())?;
+                for phase in ["prompt", "decode"] {
+                    let rows: Vec<_> = ops.iter().filter(|o| o.phase == phase).collect();
+                    let total: f64 = rows.iter().map(|o| o.ms).sum();
+                    println!("profile, {phase}: {total:.0} ms timed");
+                    for o in rows {
+                        println!(
+                            "  {:<16} {:>9.1} ms {:>5.1} %  ({} calls)",
+                            o.op,
+                            o.ms,
+                            100.0 * o.ms / total,
+                            o.calls
+                        );
+                    }
+                }
+            }
+            let f = &report.follow_up;
+            println!(
+                "follow-up request ({} tokens, {} of them cached): first token after {:.0} ms with the prefix cache, {:.0} ms without; same tokens: {}",
+                f.prompt_tokens, f.cached_prompt_tokens, f.cached_prompt_ms, f.uncached_prompt_ms, f.same_tokens
+            );
         }
         "tokenize" => {
             let text = flags.get("text").ok_or("--text TEXT is required")?;
@@ -152,7 +182,8 @@ fn parse_flags(args: &[String]) -> Result<HashMap<String, String>, String> {
         let name = arg
             .strip_prefix("--")
             .ok_or_else(|| format!("unexpected argument {arg:?}\n{USAGE}"))?;
-        if name == "json" {
+        if name == "json" || name == "profile" {
+            // The switches without a value.
             flags.insert(name.to_string(), String::new());
             continue;
         }

@@ -20,8 +20,10 @@ pub struct Identity {
 }
 
 /// Open a transaction and set the caller for it, transaction-local (`is_local = true`), in one
-/// round trip. When the transaction ends the settings end with it, so a pooled connection never
-/// carries one request's identity into the next.
+/// round trip: `BEGIN` and the settings go to PostgreSQL as one simple-query message. When the
+/// transaction ends the settings end with it, so a pooled connection never carries one
+/// request's identity into the next. (The identifiers are `Uuid`s, written by their `Display`
+/// as 36 characters of hex and dashes: nothing of the caller's reaches the SQL text.)
 ///
 /// The `BEGIN` and the settings run in a task of their own, so a request dropped halfway (a
 /// client disconnecting, a timeout) cannot cancel them between sending `BEGIN` and reading its
@@ -44,28 +46,27 @@ pub async fn begin_snapshot_as(
     begin_detached(pool, who, true).await
 }
 
+/// The one message that opens a request's transaction and names its caller.
+fn begin_statement(who: Identity, snapshot: bool) -> String {
+    let begin = if snapshot {
+        "begin isolation level repeatable read, read only"
+    } else {
+        "begin"
+    };
+    format!(
+        "{begin}; select pg_catalog.set_config('app.user_id', '{}', true), \
+         pg_catalog.set_config('app.org_id', '{}', true)",
+        who.user_id, who.organization_id
+    )
+}
+
 async fn begin_detached(
     pool: &PgPool,
     who: Identity,
     snapshot: bool,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let pool = pool.clone();
-    let task = tokio::spawn(async move {
-        let mut tx = pool.begin().await?;
-        if snapshot {
-            sqlx::query("set transaction isolation level repeatable read, read only")
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(
-            "select set_config('app.user_id', $1, true), set_config('app.org_id', $2, true)",
-        )
-        .bind(who.user_id.to_string())
-        .bind(who.organization_id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        Ok::<_, sqlx::Error>(tx)
-    });
+    let task = tokio::spawn(async move { pool.begin_with(begin_statement(who, snapshot)).await });
     match task.await {
         Ok(result) => result,
         Err(join) => {
@@ -99,9 +100,20 @@ pub async fn fit_for_reuse(conn: &mut sqlx::PgConnection) -> Result<bool, sqlx::
     Ok(outside_transaction)
 }
 
-/// A pool of `size` connections with the checks above: each connection is tested before it
-/// is handed out (a stale one after a database restart, or one inside a transaction, is
-/// replaced), and carries `idle_in_transaction_session_timeout`.
+/// A connection idle in the pool for longer than this is checked again before it is handed
+/// out (the server may have ended it meanwhile: a restart, a terminated backend). One in
+/// steady use was checked as it came back moments ago, so it is not asked again.
+pub const RECHECK_IDLE_AFTER: Duration = Duration::from_millis(100);
+
+/// A pool of `size` connections with the checks above: each connection is checked as it comes
+/// back to the pool, so one left inside a transaction (or an aborted one) is closed there and
+/// never handed out; one that sat idle for a while is checked again before reuse (a stale one
+/// after a database restart is replaced). Connections carry
+/// `idle_in_transaction_session_timeout`.
+///
+/// Checking on return rather than on every borrow keeps the check off the request's path:
+/// under load a request's connection comes straight from the previous request, already
+/// checked, and the request pays no round trip for it.
 pub fn pool_with(
     options: PgConnectOptions,
     size: u32,
@@ -117,7 +129,15 @@ pub fn pool_with(
         .acquire_timeout(acquire_timeout)
         // fit_for_reuse is a round trip of its own, so the bare ping is not needed as well.
         .test_before_acquire(false)
-        .before_acquire(|conn, _meta| Box::pin(fit_for_reuse(conn)))
+        .after_release(|conn, _meta| Box::pin(fit_for_reuse(conn)))
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for < RECHECK_IDLE_AFTER {
+                    return Ok(true);
+                }
+                fit_for_reuse(conn).await
+            })
+        })
         .connect_lazy_with(options)
 }
 

@@ -289,23 +289,25 @@ async fn logout(State(state): State<AppState>, jar: CookieJar) -> Result<impl In
 
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>> {
     let mut tx = caller.begin(&state).await?;
-    let (email, display_name, organization_name, role_name): (String, String, String, String) =
-        sqlx::query_as(
-            "select u.email, u.display_name, o.name, r.name
+    // One statement: the member's names, and their own role's actions through the definer
+    // (the ladder itself is read only with roles.view).
+    let (email, display_name, organization_name, role_name, keys): (
+        String,
+        String,
+        String,
+        String,
+        Vec<String>,
+    ) = sqlx::query_as(
+        "select u.email, u.display_name, o.name, r.name, array(select app.my_permissions())
            from memberships m
            join users u on u.id = m.user_id
            join organizations o on o.id = m.organization_id
            join roles r on r.id = m.role_id
           where m.id = $1",
-        )
-        .bind(caller.membership_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    // The member's own role's actions, through the definer: the ladder itself is read only
-    // with roles.view.
-    let keys: Vec<String> = sqlx::query_scalar("select app.my_permissions()")
-        .fetch_all(&mut *tx)
-        .await?;
+    )
+    .bind(caller.membership_id)
+    .fetch_one(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Json(Me {
         user_id: caller.identity.user_id,

@@ -111,7 +111,7 @@ async fn list(
     c: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Page<CarePlan>>> {
-    records::index(&s, &c, &TABLE, Permission::CarePlansView, &q).await
+    records::index(&s, &c, &TABLE, &q).await
 }
 
 async fn create(
@@ -121,11 +121,11 @@ async fn create(
     AppJson(input): AppJson<CarePlanInput>,
 ) -> Result<(StatusCode, Json<CarePlan>)> {
     validate(&input)?;
-    records::create_in(&s, &c, &TABLE, Permission::CarePlansCreate, su, &input).await
+    records::create_in(&s, &c, &TABLE, su, &input).await
 }
 
 async fn show(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
-    records::show(&s, &c, &TABLE, Permission::CarePlansView, id).await
+    records::show(&s, &c, &TABLE, id).await
 }
 
 async fn edit(
@@ -135,7 +135,7 @@ async fn edit(
     AppJson(input): AppJson<CarePlanInput>,
 ) -> One {
     validate(&input)?;
-    records::change(&s, &c, &TABLE, Permission::CarePlansUpdate, id, &input).await
+    records::change(&s, &c, &TABLE, id, &input).await
 }
 
 async fn amend(
@@ -149,7 +149,6 @@ async fn amend(
         &s,
         &c,
         &TABLE,
-        Permission::CarePlansUpdate,
         id,
         &input.reason,
         "title, summary, review_date",
@@ -165,31 +164,15 @@ async fn review(
 ) -> One {
     validate(&input)?;
     let fields = json!({"review_notes": input.review_notes, "review_date": input.review_date, "last_reviewed_at": "now"});
-    records::change(&s, &c, &TABLE, Permission::CarePlansReview, id, fields).await
+    records::change(&s, &c, &TABLE, id, fields).await
 }
 
 async fn sign_off(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
-    records::change(
-        &s,
-        &c,
-        &TABLE,
-        Permission::CarePlansSignOff,
-        id,
-        json!({"status": "active"}),
-    )
-    .await
+    records::change(&s, &c, &TABLE, id, json!({"status": "active"})).await
 }
 
 async fn archive(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
-    records::change(
-        &s,
-        &c,
-        &TABLE,
-        Permission::CarePlansArchive,
-        id,
-        json!({"status": "archived"}),
-    )
-    .await
+    records::change(&s, &c, &TABLE, id, json!({"status": "archived"})).await
 }
 
 async fn list_sections(
@@ -197,7 +180,7 @@ async fn list_sections(
     c: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Page<CarePlanSectionRecord>>> {
-    records::index(&s, &c, &SECTIONS, Permission::CarePlansView, &q).await
+    records::index(&s, &c, &SECTIONS, &q).await
 }
 
 async fn add_section(
@@ -207,7 +190,7 @@ async fn add_section(
     AppJson(input): AppJson<CarePlanSectionInput>,
 ) -> Result<(StatusCode, Json<CarePlanSectionRecord>)> {
     validate(&input)?;
-    records::create_in(&s, &c, &SECTIONS, Permission::CarePlansUpdate, su, &input).await
+    records::create_in(&s, &c, &SECTIONS, su, &input).await
 }
 
 async fn edit_section(
@@ -219,7 +202,7 @@ async fn edit_section(
     validate(&input)?;
     let fields =
         json!({"needs": input.needs, "goals": input.goals, "interventions": input.interventions});
-    records::change(&s, &c, &SECTIONS, Permission::CarePlansUpdate, id, fields).await
+    records::change(&s, &c, &SECTIONS, id, fields).await
 }
 
 async fn remove_section(
@@ -227,5 +210,5 @@ async fn remove_section(
     c: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode> {
-    records::remove(&s, &c, &SECTIONS, Permission::CarePlansUpdate, id).await
+    records::remove(&s, &c, &SECTIONS, id).await
 }

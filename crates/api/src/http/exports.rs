@@ -20,7 +20,7 @@ use super::extract::Caller;
 use super::routes::Routes;
 use crate::db;
 use crate::error::{ApiError, Result};
-use crate::export::{self, csv_field, Format, Scope};
+use crate::export::{self, Format, Scope};
 use crate::startup::AppState;
 
 pub fn routes() -> Routes {
@@ -32,17 +32,16 @@ pub fn routes() -> Routes {
         .get("/audit/export.csv", &[Permission::AuditExport], "The audit trail as filtered in the viewer, as CSV (audited)", audit_csv)
 }
 
-/// Audits the export (and checks `action`) in its own committed transaction, then opens the
+/// Audits the export (after the route's action is checked) in its own committed transaction, then opens the
 /// read-only snapshot the export streams from.
 async fn audited_snapshot(
     state: &AppState,
     caller: &Caller,
-    action: Permission,
     what: &str,
     service_user: Option<Uuid>,
     details: serde_json::Value,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-    let mut tx = caller.begin_for(state, action).await?;
+    let mut tx = caller.begin(state).await?;
     if let Some(id) = service_user {
         let visible: Option<Uuid> =
             sqlx::query_scalar("select id from service_users where id = $1")
@@ -83,14 +82,13 @@ fn today() -> String {
 }
 
 async fn organisation(state: AppState, caller: Caller, format: Format) -> Result<Response> {
-    let (action, what) = match format {
-        Format::CsvZip => (Permission::ExportOrganisationCsv, "organisation_csv"),
-        Format::Xlsx => (Permission::ExportOrganisationXlsx, "organisation_xlsx"),
+    let what = match format {
+        Format::CsvZip => "organisation_csv",
+        Format::Xlsx => "organisation_xlsx",
     };
     let tx = audited_snapshot(
         &state,
         &caller,
-        action,
         what,
         None,
         json!({ "format": format.extension() }),
@@ -120,7 +118,6 @@ async fn service_user(
     let tx = audited_snapshot(
         &state,
         &caller,
-        Permission::ServiceUsersExport,
         "service_user",
         Some(id),
         json!({ "format": "zip", "purpose": "subject access request" }),
@@ -154,18 +151,11 @@ mod futures_util_free {
     pub type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 }
 
-fn csv_line<'a>(cells: impl IntoIterator<Item = Option<&'a str>>) -> String {
-    let mut line = String::new();
-    for (i, cell) in cells.into_iter().enumerate() {
-        if i > 0 {
-            line.push(',');
-        }
-        if let Some(v) = cell {
-            csv_field(&mut line, v);
-        }
-    }
-    line.push_str("\r\n");
-    line
+/// One CSV line, by the same writer as the organisation export (see [`export::csv_line`]).
+fn csv_line<'a>(cells: impl IntoIterator<Item = Option<&'a str>>) -> io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    export::csv_line(&mut line, cells)?;
+    Ok(line)
 }
 
 /// The audit trail as the viewer filters it (the same five filters), newest first, as CSV.
@@ -182,15 +172,7 @@ async fn audit_csv(
             "action": q.action, "tool": q.tool,
         }
     });
-    let mut tx = audited_snapshot(
-        &state,
-        &caller,
-        Permission::AuditExport,
-        "audit",
-        None,
-        details,
-    )
-    .await?;
+    let mut tx = audited_snapshot(&state, &caller, "audit", None, details).await?;
     let body = csv_body(move |out| {
         Box::pin(async move {
             let header = csv_line(
@@ -210,7 +192,7 @@ async fn audit_csv(
                 ]
                 .map(Some),
             );
-            if out.send(Ok(Bytes::from(header))).await.is_err() {
+            if out.send(header.map(Bytes::from)).await.is_err() {
                 return;
             }
             let mut page_query = AuditQuery {
@@ -226,8 +208,8 @@ async fn audit_csv(
                         return;
                     }
                 };
-                let mut chunk = String::new();
-                for e in &page.items {
+                let mut chunk = Vec::new();
+                let written = page.items.iter().try_for_each(|e| {
                     let (seq, actor, record, su, changes) = (
                         e.seq.to_string(),
                         e.actor_user_id.map(|u| u.to_string()),
@@ -235,22 +217,29 @@ async fn audit_csv(
                         e.service_user_id.map(|u| u.to_string()),
                         e.changes.to_string(),
                     );
-                    chunk.push_str(&csv_line([
-                        Some(seq.as_str()),
-                        Some(e.at.as_str()),
-                        actor.as_deref(),
-                        e.actor_name.as_deref(),
-                        e.actor_role.as_deref(),
-                        Some(e.tool.as_str()),
-                        Some(e.action.as_str()),
-                        Some(e.operation.as_str()),
-                        Some(e.table_name.as_str()),
-                        record.as_deref(),
-                        su.as_deref(),
-                        Some(changes.as_str()),
-                    ]));
-                }
-                if out.send(Ok(Bytes::from(chunk))).await.is_err() {
+                    export::csv_line(
+                        &mut chunk,
+                        [
+                            Some(seq.as_str()),
+                            Some(e.at.as_str()),
+                            actor.as_deref(),
+                            e.actor_name.as_deref(),
+                            e.actor_role.as_deref(),
+                            Some(e.tool.as_str()),
+                            Some(e.action.as_str()),
+                            Some(e.operation.as_str()),
+                            Some(e.table_name.as_str()),
+                            record.as_deref(),
+                            su.as_deref(),
+                            Some(changes.as_str()),
+                        ],
+                    )
+                });
+                if out
+                    .send(written.map(|()| Bytes::from(chunk)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 match page.next.and_then(|n| n.parse::<i64>().ok()) {
@@ -275,7 +264,6 @@ async fn inspection_report(State(state): State<AppState>, caller: Caller) -> Res
     let mut tx = audited_snapshot(
         &state,
         &caller,
-        Permission::ExportAuditedReports,
         "report",
         None,
         json!({ "format": "csv", "report": "inspection summary" }),
@@ -313,9 +301,11 @@ async fn inspection_report(State(state): State<AppState>, caller: Caller) -> Res
             "latest_news2",
         ]
         .map(Some),
-    );
+    )
+    .map_err(|e| ApiError::Internal(e.into()))?;
     for row in &rows {
-        csv.push_str(&csv_line(row.iter().map(Option::as_deref)));
+        export::csv_line(&mut csv, row.iter().map(Option::as_deref))
+            .map_err(|e| ApiError::Internal(e.into()))?;
     }
     Ok(download(
         Body::from(csv),

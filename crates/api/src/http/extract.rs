@@ -10,6 +10,7 @@ use sqlx::{Postgres, Transaction};
 use thrive_domain::Permission;
 use uuid::Uuid;
 
+use super::routes::{Check, RouteGuard};
 use crate::db::{self, Identity};
 use crate::error::{ApiError, Result};
 use crate::startup::AppState;
@@ -70,7 +71,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionToken {
     }
 }
 
-/// The signed-in caller, from a live session. Rejects with 401 otherwise.
+/// The signed-in caller, from a live session, with the route table's entry for the route
+/// called. Rejects with 401 otherwise.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub identity: Identity,
@@ -78,32 +80,64 @@ pub struct Caller {
     pub membership_id: Uuid,
     /// When the person last proved who they are (sign-in or step-up).
     pub authenticated_at: time::OffsetDateTime,
+    /// The route's table entry (none for a route not built from a table: it gets no
+    /// transaction).
+    route: Option<RouteGuard>,
 }
 
 impl Caller {
-    /// A transaction carrying this caller's identity into PostgreSQL.
+    /// A transaction carrying this caller's identity into PostgreSQL, after the check of the
+    /// route's action when its table entry names one (403 when the role does not allow it).
+    /// Every handler starts here, so none can skip or contradict its route's action.
     pub async fn begin(&self, state: &AppState) -> Result<Transaction<'static, Postgres>> {
-        Ok(db::begin_as(&state.pool, self.identity).await?)
-    }
-
-    /// [`Caller::begin`], then [`Caller::require`] `action`: the start of most handlers.
-    pub async fn begin_for(
-        &self,
-        state: &AppState,
-        action: Permission,
-    ) -> Result<Transaction<'static, Postgres>> {
-        let mut tx = self.begin(state).await?;
-        self.require(&mut tx, action).await?;
+        let route = self.route()?;
+        let mut tx = db::begin_as(&state.pool, self.identity).await?;
+        if let Check::Fixed(action) = route.check {
+            self.check(&mut tx, route, action).await?;
+        }
         Ok(tx)
     }
 
-    /// 403 unless the caller's role allows `action`, asked of the same function the policies
-    /// use, inside the request's transaction. The policies enforce it again regardless.
+    /// The action the route's table entry names, for what the handler records about it (the
+    /// read audit names the tool by its view action).
+    pub fn action(&self) -> Result<Permission> {
+        match self.route()?.check {
+            Check::Fixed(action) => Ok(action),
+            check => Err(ApiError::Internal(anyhow::anyhow!(
+                "the handler asks for its route's one action, but the table says {check:?}"
+            ))),
+        }
+    }
+
+    /// For a route marked `by_data`: 403 unless the caller's role allows `action`, which the
+    /// handler chose from the data it read and which must be one its table entry lists (500
+    /// otherwise: the handler contradicts its table).
     pub async fn require(
         &self,
         tx: &mut Transaction<'static, Postgres>,
         action: Permission,
     ) -> Result<()> {
+        let route = self.route()?;
+        self.check(tx, route, action).await
+    }
+
+    fn route(&self) -> Result<&RouteGuard> {
+        self.route.as_ref().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "a signed-in route that was not built from a route table"
+            ))
+        })
+    }
+
+    /// Asked of the same function the policies use, inside the request's transaction. The
+    /// policies enforce it again regardless.
+    async fn check(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        route: &RouteGuard,
+        action: Permission,
+    ) -> Result<()> {
+        route.checking(action)?;
         // One round trip: the check, and the action named for the audit trail's entries.
         let allowed: bool = sqlx::query_scalar(
             "select app.has_permission($1) from set_config('app.action', $1, true)",
@@ -186,6 +220,7 @@ impl FromRequestParts<AppState> for Caller {
             session_id,
             membership_id,
             authenticated_at,
+            route: parts.extensions.get::<RouteGuard>().cloned(),
         })
     }
 }

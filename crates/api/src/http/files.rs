@@ -55,19 +55,22 @@ pub fn routes() -> Routes {
         )
         .get(
             "/files/{id}",
-            &[Permission::BodyMapPhotosView],
+            &[Permission::BodyMapPhotosView, Permission::ServiceUsersView],
             "A stored file's bytes",
             download,
         )
+        .by_data()
         .delete(
             "/files/{id}",
             &[
                 Permission::BodyMapPhotosDelete,
+                Permission::ServiceUsersUpdate,
                 Permission::OrganisationUploadLogo,
             ],
             "Delete a stored file",
             remove,
         )
+        .by_data()
         .get("/organisation/logo", &[], "The organisation's logo", logo)
 }
 
@@ -154,16 +157,12 @@ async fn upload_photo(
 ) -> Result<(StatusCode, Json<StoredFile>)> {
     // Allowed and visible first (no decoding for those who may not upload), then the bytes
     // are cleaned outside any transaction, then stored.
-    let mut tx = caller
-        .begin_for(&state, Permission::BodyMapPhotosUpload)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     records::fetch::<thrive_domain::records::BodyMapMark>(&mut tx, &super::body_maps::TABLE, mark)
         .await?;
     tx.commit().await?;
     let image = clean(&state, body).await?;
-    let mut tx = caller
-        .begin_for(&state, Permission::BodyMapPhotosUpload)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     let mark_row: thrive_domain::records::BodyMapMark =
         records::fetch(&mut tx, &super::body_maps::TABLE, mark).await?;
     let file = store(
@@ -185,9 +184,7 @@ async fn list_photos(
     caller: Caller,
     Path(mark): Path<Uuid>,
 ) -> Result<Json<Vec<StoredFile>>> {
-    let mut tx = caller
-        .begin_for(&state, Permission::BodyMapPhotosView)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     let files: Vec<StoredFile> = sqlx::query_as(&format!(
         "select {META} from files where body_map_mark_id = $1 order by created_at, id"
     ))
@@ -201,7 +198,7 @@ async fn list_photos(
             .await?;
     records::audit_read(
         &mut tx,
-        Permission::BodyMapPhotosView,
+        caller.action()?,
         "files",
         &touched,
         Some(mark),
@@ -339,15 +336,9 @@ async fn upload_logo(
 ) -> Result<(StatusCode, Json<StoredFile>)> {
     // The old logo's removal is audited, which takes the audit chain's lock: the image is
     // checked and cleaned before that, outside any transaction.
-    caller
-        .begin_for(&state, Permission::OrganisationUploadLogo)
-        .await?
-        .commit()
-        .await?;
+    caller.begin(&state).await?.commit().await?;
     let image = clean(&state, body).await?;
-    let mut tx = caller
-        .begin_for(&state, Permission::OrganisationUploadLogo)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     sqlx::query("delete from files where purpose = 'organisation_logo'")
         .execute(&mut *tx)
         .await?;
@@ -392,21 +383,9 @@ async fn upload_profile_photo(
             .await?;
         found.map(|_| tx).ok_or(ApiError::NotFound)
     };
-    visible(
-        caller
-            .begin_for(&state, Permission::ServiceUsersUpdate)
-            .await?,
-    )
-    .await?
-    .commit()
-    .await?;
+    visible(caller.begin(&state).await?).await?.commit().await?;
     let image = clean(&state, body).await?;
-    let mut tx = visible(
-        caller
-            .begin_for(&state, Permission::ServiceUsersUpdate)
-            .await?,
-    )
-    .await?;
+    let mut tx = visible(caller.begin(&state).await?).await?;
     sqlx::query("delete from files where purpose = 'service_user_photo' and service_user_id = $1")
         .bind(service_user)
         .execute(&mut *tx)
@@ -431,9 +410,7 @@ async fn profile_photo(
     caller: Caller,
     Path(service_user): Path<Uuid>,
 ) -> Result<Response> {
-    let mut tx = caller
-        .begin_for(&state, Permission::ServiceUsersView)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     let row: Option<StoredBytes> = sqlx::query_as(&format!(
         "select {BYTES} from files
           where purpose = 'service_user_photo' and service_user_id = $1"
@@ -444,7 +421,7 @@ async fn profile_photo(
     let row = row.ok_or(ApiError::NotFound)?;
     records::audit_read(
         &mut tx,
-        Permission::ServiceUsersView,
+        caller.action()?,
         "files",
         &[service_user],
         None,

@@ -1,5 +1,6 @@
 //! The home pages' aggregates (issue 13 item 3, one request per screen): what the carer's home
-//! used to ask three requests per service user for, in one statement under RLS as the caller.
+//! used to ask three requests per service user for, in one statement under RLS as the caller,
+//! with the service-users card's list beside it (so a home is `/api/me` and one aggregate).
 
 use axum::extract::State;
 use axum::Json;
@@ -76,7 +77,7 @@ from tasks
 "#;
 
 async fn today(State(s): State<AppState>, c: Caller) -> Result<Json<Today>> {
-    let mut tx = c.begin_for(&s, Permission::ServiceUsersView).await?;
+    let mut tx = c.begin(&s).await?;
     let rows: serde_json::Value = sqlx::query_scalar(TODAY).fetch_one(&mut *tx).await?;
     let tasks: Vec<TodayTask> =
         serde_json::from_value(rows).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
@@ -96,8 +97,12 @@ async fn today(State(s): State<AppState>, c: Caller) -> Result<Json<Today>> {
         )
         .await?;
     }
+    let service_users = super::service_users::visible(&mut tx).await?;
     tx.commit().await?;
-    Ok(Json(Today { tasks }))
+    Ok(Json(Today {
+        tasks,
+        service_users,
+    }))
 }
 
 /// One statement: exact counts (the list pages stop at 200) and both chart series, under RLS.
@@ -134,10 +139,12 @@ select json_build_object(
 "#;
 
 async fn dashboard(State(s): State<AppState>, c: Caller) -> Result<Json<Dashboard>> {
-    let mut tx = c.begin_for(&s, Permission::ServiceUsersView).await?;
+    let mut tx = c.begin(&s).await?;
     let row: serde_json::Value = sqlx::query_scalar(DASHBOARD).fetch_one(&mut *tx).await?;
+    let service_users = super::service_users::visible(&mut tx).await?;
     tx.commit().await?;
-    let dashboard: Dashboard =
+    let mut dashboard: Dashboard =
         serde_json::from_value(row).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
+    dashboard.service_users = service_users;
     Ok(Json(dashboard))
 }

@@ -82,6 +82,7 @@ pub fn routes() -> Routes {
             "Record a scheduled dose: given, refused or omitted with a reason",
             record_dose,
         )
+        .by_data()
         .get(
             "/medication-stock",
             &[Permission::MedicationView],
@@ -103,7 +104,7 @@ async fn list(
     c: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Page<Prescription>>> {
-    records::index(&s, &c, &PRESCRIPTIONS, Permission::MedicationView, &q).await
+    records::index(&s, &c, &PRESCRIPTIONS, &q).await
 }
 
 async fn prescribe(
@@ -113,19 +114,11 @@ async fn prescribe(
     AppJson(input): AppJson<PrescriptionInput>,
 ) -> Result<(StatusCode, Json<Prescription>)> {
     validate(&input)?;
-    records::create_in(
-        &s,
-        &c,
-        &PRESCRIPTIONS,
-        Permission::MedicationPrescribe,
-        su,
-        &input,
-    )
-    .await
+    records::create_in(&s, &c, &PRESCRIPTIONS, su, &input).await
 }
 
 async fn show(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
-    records::show(&s, &c, &PRESCRIPTIONS, Permission::MedicationView, id).await
+    records::show(&s, &c, &PRESCRIPTIONS, id).await
 }
 
 async fn edit(
@@ -135,15 +128,7 @@ async fn edit(
     AppJson(input): AppJson<PrescriptionInput>,
 ) -> One {
     validate(&input)?;
-    records::change(
-        &s,
-        &c,
-        &PRESCRIPTIONS,
-        Permission::MedicationUpdatePrescription,
-        id,
-        &input,
-    )
-    .await
+    records::change(&s, &c, &PRESCRIPTIONS, id, &input).await
 }
 
 async fn discontinue(
@@ -155,15 +140,7 @@ async fn discontinue(
     validate(&input)?;
     let fields =
         json!({"status": "discontinued", "discontinued_reason": input.discontinued_reason});
-    records::change(
-        &s,
-        &c,
-        &PRESCRIPTIONS,
-        Permission::MedicationDiscontinue,
-        id,
-        fields,
-    )
-    .await
+    records::change(&s, &c, &PRESCRIPTIONS, id, fields).await
 }
 
 async fn doses(
@@ -171,7 +148,7 @@ async fn doses(
     c: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Page<Dose>>> {
-    records::index(&s, &c, &DOSES, Permission::MedicationView, &q).await
+    records::index(&s, &c, &DOSES, &q).await
 }
 
 /// Given → medication.administer; refused or omitted → medication.record_omission.
@@ -186,7 +163,11 @@ async fn record_dose(
         DoseOutcome::Given => Permission::MedicationAdminister,
         DoseOutcome::Refused | DoseOutcome::Omitted => Permission::MedicationRecordOmission,
     };
-    records::create_in(&s, &c, &DOSES, action, su, &input).await
+    let mut tx = c.begin(&s).await?;
+    c.require(&mut tx, action).await?;
+    let dose = records::insert(&mut tx, &DOSES, su, &input).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(dose)))
 }
 
 async fn stock(
@@ -194,7 +175,7 @@ async fn stock(
     c: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Page<StockEntry>>> {
-    records::index(&s, &c, &STOCK, Permission::MedicationView, &q).await
+    records::index(&s, &c, &STOCK, &q).await
 }
 
 async fn record_stock(
@@ -204,13 +185,5 @@ async fn record_stock(
     AppJson(input): AppJson<StockInput>,
 ) -> Result<(StatusCode, Json<StockEntry>)> {
     validate(&input)?;
-    records::create_in(
-        &s,
-        &c,
-        &STOCK,
-        Permission::MedicationManageStock,
-        su,
-        &input,
-    )
-    .await
+    records::create_in(&s, &c, &STOCK, su, &input).await
 }

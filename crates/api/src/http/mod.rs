@@ -99,7 +99,7 @@ async fn openapi_json() -> axum::Json<serde_json::Value> {
 
 pub fn api_router() -> Router<AppState> {
     api_routes()
-        .router
+        .router()
         .fallback(|| async { ApiError::NotFound })
 }
 
@@ -118,7 +118,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(RequestBodyLimitLayer::new(API_BODY_LIMIT))
         .merge(
             files::upload_routes()
-                .router
+                .router()
                 .layer(RequestBodyLimitLayer::new(files::UPLOAD_BODY_LIMIT)),
         )
         .route_layer(middleware::from_fn(crate::metrics::track));

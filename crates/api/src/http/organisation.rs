@@ -78,9 +78,7 @@ impl Validate for OrganisationInput {
 }
 
 async fn show(State(state): State<AppState>, caller: Caller) -> Result<Json<Organisation>> {
-    let mut tx = caller
-        .begin_for(&state, Permission::OrganisationView)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     let org: Organisation = sqlx::query_as(&format!(
         "select {COLUMNS} from organizations where id = app.current_org()"
     ))
@@ -97,9 +95,7 @@ async fn update(
     AppJson(input): AppJson<OrganisationInput>,
 ) -> Result<Json<Organisation>> {
     validate(&input)?;
-    let mut tx = caller
-        .begin_for(&state, Permission::OrganisationUpdate)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     let org: Organisation = sqlx::query_as(&format!(
         "update organizations set name = $1 where id = app.current_org() returning {COLUMNS}"
     ))
@@ -117,9 +113,7 @@ async fn request_closure(
     AppJson(input): AppJson<ClosureRequest>,
 ) -> Result<Json<Organisation>> {
     validate(&input)?;
-    let mut tx = caller
-        .begin_for(&state, Permission::OrganisationRequestClosure)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     let name: String =
         sqlx::query_scalar("select name from organizations where id = app.current_org()")
             .fetch_optional(&mut *tx)
@@ -151,9 +145,7 @@ async fn withdraw_closure(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Organisation>> {
-    let mut tx = caller
-        .begin_for(&state, Permission::OrganisationRequestClosure)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     let org: Organisation = sqlx::query_as(&format!(
         "update organizations
             set purge_after = null, closure_requested_at = null, closure_requested_by = null

@@ -1,10 +1,10 @@
 //! The one mechanism every clinical tool's handlers use: validate, open the caller's
-//! transaction, name the action, then insert / update / read / list / delete a row of the tool's
+//! transaction (which checks the route's action), then insert / update / read / list / delete a row of the tool's
 //! table through PostgreSQL's own JSON ↔ row mapping (`jsonb_populate_record`, `to_jsonb`).
 //!
 //! Which rows a caller sees is RLS's business (organisation, the tool's view action, patient
 //! assignment); which change needs which action is the table's guard trigger's business. The
-//! handlers name the action too, for a clear 403 before any SQL runs.
+//! route table names the action too, for a clear 403 before any SQL runs.
 //!
 //! SQL text here is built only from the `'static` identifiers in [`Table`] and from JSON keys
 //! that our own typed structs produced (checked against a strict pattern); every value is a
@@ -245,16 +245,15 @@ pub async fn list<R: DeserializeOwned>(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Whole handlers: begin as the caller, name the action, do one thing, commit.
+// Whole handlers: begin as the caller (which checks the route's action), do one thing, commit.
 
 pub async fn index<R: DeserializeOwned + Serialize>(
     state: &AppState,
     caller: &Caller,
     table: &Table,
-    action: Permission,
     query: &ListQuery,
 ) -> Result<axum::Json<Page<R>>> {
-    let mut tx = caller.begin_for(state, action).await?;
+    let mut tx = caller.begin(state).await?;
     let page = list(&mut tx, table, query).await?;
     let touched: Vec<Uuid> = page.items.iter().filter_map(service_user_of).collect();
     let detail = serde_json::json!({
@@ -264,7 +263,15 @@ pub async fn index<R: DeserializeOwned + Serialize>(
         "filters": query.filters,
         "rows": page.items.len(),
     });
-    audit_read(&mut tx, action, table.name, &touched, None, detail).await?;
+    audit_read(
+        &mut tx,
+        caller.action()?,
+        table.name,
+        &touched,
+        None,
+        detail,
+    )
+    .await?;
     tx.commit().await?;
     Ok(axum::Json(page))
 }
@@ -307,13 +314,20 @@ pub async fn show<R: DeserializeOwned + Serialize>(
     state: &AppState,
     caller: &Caller,
     table: &Table,
-    action: Permission,
     id: Uuid,
 ) -> Result<axum::Json<R>> {
-    let mut tx = caller.begin_for(state, action).await?;
+    let mut tx = caller.begin(state).await?;
     let row: R = fetch(&mut tx, table, id).await?;
     let touched: Vec<Uuid> = service_user_of(&row).into_iter().collect();
-    audit_read(&mut tx, action, table.name, &touched, Some(id), Value::Null).await?;
+    audit_read(
+        &mut tx,
+        caller.action()?,
+        table.name,
+        &touched,
+        Some(id),
+        Value::Null,
+    )
+    .await?;
     tx.commit().await?;
     Ok(axum::Json(row))
 }
@@ -322,11 +336,10 @@ pub async fn create_in<R: DeserializeOwned + Serialize>(
     state: &AppState,
     caller: &Caller,
     table: &Table,
-    action: Permission,
     service_user_id: Uuid,
     fields: impl Serialize,
 ) -> Result<(StatusCode, axum::Json<R>)> {
-    let mut tx = caller.begin_for(state, action).await?;
+    let mut tx = caller.begin(state).await?;
     let row = insert(&mut tx, table, service_user_id, fields).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(row)))
@@ -336,11 +349,10 @@ pub async fn change<R: DeserializeOwned + Serialize>(
     state: &AppState,
     caller: &Caller,
     table: &Table,
-    action: Permission,
     id: Uuid,
     fields: impl Serialize,
 ) -> Result<axum::Json<R>> {
-    let mut tx = caller.begin_for(state, action).await?;
+    let mut tx = caller.begin(state).await?;
     let row = update(&mut tx, table, id, fields).await?;
     tx.commit().await?;
     Ok(axum::Json(row))
@@ -354,12 +366,11 @@ pub async fn amend<R: DeserializeOwned + Serialize>(
     state: &AppState,
     caller: &Caller,
     table: &Table,
-    action: Permission,
     id: Uuid,
     reason: &str,
     copied: &'static str,
 ) -> Result<(StatusCode, axum::Json<R>)> {
-    let mut tx = caller.begin_for(state, action).await?;
+    let mut tx = caller.begin(state).await?;
     let sql = format!(
         "insert into {t} (organization_id, service_user_id, {copied}, amends_id, amendment_reason)
          select o.organization_id, o.service_user_id, {copied_o}, o.id, $2 from {t} o where o.id = $1
@@ -385,10 +396,9 @@ pub async fn remove(
     state: &AppState,
     caller: &Caller,
     table: &Table,
-    action: Permission,
     id: Uuid,
 ) -> Result<StatusCode> {
-    let mut tx = caller.begin_for(state, action).await?;
+    let mut tx = caller.begin(state).await?;
     delete(&mut tx, table, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

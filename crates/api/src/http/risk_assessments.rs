@@ -91,7 +91,7 @@ async fn list(
     c: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Page<RiskAssessment>>> {
-    records::index(&s, &c, &TABLE, Permission::RiskAssessmentsView, &q).await
+    records::index(&s, &c, &TABLE, &q).await
 }
 
 async fn create(
@@ -101,19 +101,11 @@ async fn create(
     AppJson(input): AppJson<RiskAssessmentInput>,
 ) -> Result<(StatusCode, Json<RiskAssessment>)> {
     validate(&input)?;
-    records::create_in(
-        &s,
-        &c,
-        &TABLE,
-        Permission::RiskAssessmentsCreate,
-        su,
-        scored(&input),
-    )
-    .await
+    records::create_in(&s, &c, &TABLE, su, scored(&input)).await
 }
 
 async fn show(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
-    records::show(&s, &c, &TABLE, Permission::RiskAssessmentsView, id).await
+    records::show(&s, &c, &TABLE, id).await
 }
 
 async fn edit(
@@ -123,15 +115,7 @@ async fn edit(
     AppJson(input): AppJson<RiskAssessmentInput>,
 ) -> One {
     validate(&input)?;
-    records::change(
-        &s,
-        &c,
-        &TABLE,
-        Permission::RiskAssessmentsUpdate,
-        id,
-        scored(&input),
-    )
-    .await
+    records::change(&s, &c, &TABLE, id, scored(&input)).await
 }
 
 async fn amend(
@@ -145,7 +129,6 @@ async fn amend(
         &s,
         &c,
         &TABLE,
-        Permission::RiskAssessmentsUpdate,
         id,
         &input.reason,
         "kind, answers, score, level, control_measures, review_date",
@@ -161,37 +144,13 @@ async fn review(
 ) -> One {
     validate(&input)?;
     let fields = json!({"review_notes": input.review_notes, "review_date": input.review_date, "last_reviewed_at": "now"});
-    records::change(
-        &s,
-        &c,
-        &TABLE,
-        Permission::RiskAssessmentsReview,
-        id,
-        fields,
-    )
-    .await
+    records::change(&s, &c, &TABLE, id, fields).await
 }
 
 async fn sign_off(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
-    records::change(
-        &s,
-        &c,
-        &TABLE,
-        Permission::RiskAssessmentsSignOff,
-        id,
-        json!({"status": "active"}),
-    )
-    .await
+    records::change(&s, &c, &TABLE, id, json!({"status": "active"})).await
 }
 
 async fn archive(State(s): State<AppState>, c: Caller, Path(id): Path<Uuid>) -> One {
-    records::change(
-        &s,
-        &c,
-        &TABLE,
-        Permission::RiskAssessmentsArchive,
-        id,
-        json!({"status": "archived"}),
-    )
-    .await
+    records::change(&s, &c, &TABLE, id, json!({"status": "archived"})).await
 }

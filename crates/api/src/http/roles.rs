@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::extract::{AppJson, Caller};
 use super::records::validate;
 use super::routes::Routes;
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, Result, ResultExt};
 use crate::startup::AppState;
 
 pub fn routes() -> Routes {
@@ -116,7 +116,7 @@ async fn load_roles(tx: &mut sqlx::PgConnection) -> Result<Vec<Role>> {
 }
 
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Role>>> {
-    let mut tx = caller.begin_for(&state, Permission::RolesView).await?;
+    let mut tx = caller.begin(&state).await?;
     let roles = load_roles(&mut tx).await?;
     tx.commit().await?;
     Ok(Json(roles))
@@ -130,12 +130,15 @@ async fn find_role(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<Role> {
         .ok_or(ApiError::NotFound)
 }
 
-fn name_taken(e: sqlx::Error) -> ApiError {
-    match ApiError::from(e) {
-        ApiError::Conflict(_) => ApiError::field("name", "Another role has this name."),
-        e => e,
-    }
+/// Role names are unique within an organisation (migration 0001).
+const NAME_KEY: &str = "roles_organization_id_name_key";
+
+fn name_taken() -> ApiError {
+    ApiError::field("name", "Another role has this name.")
 }
+
+/// A membership's role must be one of its organisation's (migration 0001).
+const MEMBERSHIP_ROLE_FKEY: &str = "memberships_organization_id_role_id_fkey";
 
 /// A new role starts with every action explicitly denied.
 async fn create(
@@ -144,7 +147,7 @@ async fn create(
     AppJson(input): AppJson<RoleInput>,
 ) -> Result<(StatusCode, Json<Role>)> {
     validate(&input)?;
-    let mut tx = caller.begin_for(&state, Permission::RolesCreate).await?;
+    let mut tx = caller.begin(&state).await?;
     let id: Uuid = sqlx::query_scalar(
         "insert into roles (organization_id, name, description) values (app.current_org(), $1, $2) returning id",
     )
@@ -152,7 +155,7 @@ async fn create(
     .bind(&input.description)
     .fetch_one(&mut *tx)
     .await
-    .map_err(name_taken)?;
+    .on_constraint(NAME_KEY, name_taken)?;
     // Explicit denies need roles.set_permissions to write; without it the role simply has no
     // rows, which reads as deny everywhere.
     if sqlx::query_scalar::<_, bool>("select app.has_permission('roles.set_permissions')")
@@ -181,14 +184,14 @@ async fn rename(
     AppJson(input): AppJson<RoleInput>,
 ) -> Result<Json<Role>> {
     validate(&input)?;
-    let mut tx = caller.begin_for(&state, Permission::RolesUpdate).await?;
+    let mut tx = caller.begin(&state).await?;
     let done = sqlx::query("update roles set name = $2, description = $3 where id = $1")
         .bind(id)
         .bind(input.name.trim())
         .bind(&input.description)
         .execute(&mut *tx)
         .await
-        .map_err(name_taken)?;
+        .on_constraint(NAME_KEY, name_taken)?;
     if done.rows_affected() == 0 {
         return Err(ApiError::NotFound);
     }
@@ -203,20 +206,18 @@ async fn remove(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode> {
-    let mut tx = caller.begin_for(&state, Permission::RolesDelete).await?;
-    let result = sqlx::query("delete from roles where id = $1")
+    let mut tx = caller.begin(&state).await?;
+    let done = sqlx::query("delete from roles where id = $1")
         .bind(id)
         .execute(&mut *tx)
-        .await;
-    match result {
-        Ok(done) if done.rows_affected() == 0 => return Err(ApiError::NotFound),
-        Ok(_) => {}
-        Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-            return Err(ApiError::Conflict(
+        .await
+        .on_constraint(MEMBERSHIP_ROLE_FKEY, || {
+            ApiError::Conflict(
                 "This role is held by members of staff. Move them to another role first.",
-            ))
-        }
-        Err(e) => return Err(e.into()),
+            )
+        })?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::NotFound);
     }
     // The deferred ladder guard runs at commit; its refusal is a 409 in its own words.
     tx.commit().await?;
@@ -229,9 +230,7 @@ async fn set_permissions(
     Path(id): Path<Uuid>,
     AppJson(input): AppJson<SetPermissions>,
 ) -> Result<Json<Role>> {
-    let mut tx = caller
-        .begin_for(&state, Permission::RolesSetPermissions)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     find_role(&mut tx, id).await?;
     let keys: Vec<&str> = input.permissions.keys().map(|p| p.key()).collect();
     let allowed: Vec<bool> = input.permissions.values().copied().collect();
@@ -264,7 +263,7 @@ async fn set_mfa_required(
     Path(id): Path<Uuid>,
     AppJson(input): AppJson<MfaRequired>,
 ) -> Result<StatusCode> {
-    let mut tx = caller.begin_for(&state, Permission::RolesUpdate).await?;
+    let mut tx = caller.begin(&state).await?;
     let done = sqlx::query("update roles set mfa_required = $2 where id = $1")
         .bind(id)
         .bind(input.required)
@@ -278,7 +277,7 @@ async fn set_mfa_required(
 }
 
 async fn staff(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<StaffMember>>> {
-    let mut tx = caller.begin_for(&state, Permission::StaffView).await?;
+    let mut tx = caller.begin(&state).await?;
     let rows: Vec<(Uuid, String, String, Uuid, String, bool)> = sqlx::query_as(
         "select u.id, u.email, u.display_name, r.id, r.name, m.active
            from memberships m join users u on u.id = m.user_id join roles r on r.id = m.role_id
@@ -306,12 +305,11 @@ async fn staff(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec
 async fn update_membership(
     state: &AppState,
     caller: &Caller,
-    action: Permission,
     user_id: Uuid,
     role_id: Option<Uuid>,
     active: Option<bool>,
 ) -> Result<StatusCode> {
-    let mut tx = caller.begin_for(state, action).await?;
+    let mut tx = caller.begin(state).await?;
     // Unchanged columns are left as they are; the guard and the audit see only the change.
     let done = sqlx::query(
         "update memberships set role_id = coalesce($2, role_id), active = coalesce($3, active)
@@ -321,17 +319,12 @@ async fn update_membership(
     .bind(role_id)
     .bind(active)
     .execute(&mut *tx)
-    .await;
-    match done {
-        Ok(d) if d.rows_affected() == 0 => return Err(ApiError::NotFound),
-        Ok(_) => {}
-        Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-            return Err(ApiError::field(
-                "role_id",
-                "No such role in this organisation.",
-            ))
-        }
-        Err(e) => return Err(e.into()),
+    .await
+    .on_constraint(MEMBERSHIP_ROLE_FKEY, || {
+        ApiError::field("role_id", "No such role in this organisation.")
+    })?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::NotFound);
     }
     // The deferred ladder guard runs at commit; its refusal is a 409 in its own words.
     tx.commit().await?;
@@ -344,15 +337,7 @@ async fn move_to_role(
     Path(user_id): Path<Uuid>,
     AppJson(input): AppJson<MoveToRole>,
 ) -> Result<StatusCode> {
-    update_membership(
-        &state,
-        &caller,
-        Permission::RolesAssignMembers,
-        user_id,
-        Some(input.role_id),
-        None,
-    )
-    .await
+    update_membership(&state, &caller, user_id, Some(input.role_id), None).await
 }
 
 async fn deactivate(
@@ -360,15 +345,7 @@ async fn deactivate(
     caller: Caller,
     Path(user_id): Path<Uuid>,
 ) -> Result<StatusCode> {
-    update_membership(
-        &state,
-        &caller,
-        Permission::StaffDeactivate,
-        user_id,
-        None,
-        Some(false),
-    )
-    .await
+    update_membership(&state, &caller, user_id, None, Some(false)).await
 }
 
 async fn reactivate(
@@ -376,13 +353,5 @@ async fn reactivate(
     caller: Caller,
     Path(user_id): Path<Uuid>,
 ) -> Result<StatusCode> {
-    update_membership(
-        &state,
-        &caller,
-        Permission::StaffReactivate,
-        user_id,
-        None,
-        Some(true),
-    )
-    .await
+    update_membership(&state, &caller, user_id, None, Some(true)).await
 }

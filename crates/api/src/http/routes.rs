@@ -2,14 +2,27 @@
 //! and a one-line summary. The axum router is built from these tables, and so is the OpenAPI
 //! document at `/api/openapi.json`, so the document cannot list a route that does not exist or
 //! miss one that does.
+//!
+//! The table is also what enforces each route's action: every route gets a layer that hands
+//! its entry to the request ([`RouteGuard`]), [`Caller::begin`](super::extract::Caller::begin)
+//! checks the entry's action before the handler touches any data, and a handler names an
+//! action itself only on a route marked [`Routes::by_data`], and then only one its entry lists.
+//! A handler can therefore neither forget its route's action nor check a different one.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
 use axum::handler::Handler;
 use axum::http::Method;
-use axum::routing::{on, MethodFilter};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 use serde_json::{json, Map, Value};
 use thrive_domain::Permission;
 
+use crate::error::ApiError;
 use crate::startup::AppState;
 
 /// What an endpoint takes as its body.
@@ -21,6 +34,19 @@ pub enum Body {
     Bytes,
 }
 
+/// How a route's handler is held to the actions of its table entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// No action: public, or any signed-in member.
+    None,
+    /// The entry's one action, checked by `Caller::begin` in the request's transaction before
+    /// the handler reads or writes anything.
+    Fixed(Permission),
+    /// One of the entry's actions (or none), chosen by the handler from the data it reads and
+    /// checked with `Caller::require`, which refuses an action the entry does not list.
+    ByData(&'static [Permission]),
+}
+
 /// One documented route.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
@@ -29,30 +55,115 @@ pub struct Endpoint {
     pub path: &'static str,
     /// The actions the handler checks (none: public, or any signed-in member).
     pub actions: &'static [Permission],
+    /// Whether the handler picks among `actions` from the data (see [`Routes::by_data`]).
+    pub by_data: bool,
     /// Whether a session is needed.
     pub signed_in: bool,
     pub summary: &'static str,
     pub body: Body,
 }
 
-/// A router and the table it was built from.
-pub struct Routes {
-    pub router: Router<AppState>,
-    pub endpoints: Vec<Endpoint>,
+impl Endpoint {
+    /// How the handler is held to `actions`.
+    ///
+    /// # Panics
+    /// When the entry is contradictory (several actions but not marked `by_data`, or marked
+    /// `by_data` with none): the router refuses to be built.
+    pub fn check(&self) -> Check {
+        match (self.actions, self.by_data) {
+            ([], false) => Check::None,
+            ([], true) => panic!(
+                "{} {}: by_data, but the table lists no action to choose from",
+                self.method, self.path
+            ),
+            ([one], false) => Check::Fixed(*one),
+            (_, false) => panic!(
+                "{} {}: several actions; mark the route by_data and let the handler choose",
+                self.method, self.path
+            ),
+            (all, true) => Check::ByData(all),
+        }
+    }
 }
 
-impl Default for Routes {
-    fn default() -> Self {
-        Self::new()
+/// The table entry of the route a request matched, as the handler's [`Caller`] sees it: put
+/// into the request by the layer every table route gets.
+///
+/// [`Caller`]: super::extract::Caller
+#[derive(Debug, Clone)]
+pub struct RouteGuard {
+    pub check: Check,
+    /// Set once an action of the entry has been checked in this request.
+    checked: Arc<AtomicBool>,
+}
+
+impl RouteGuard {
+    /// Records that `action` was checked; refuses (500, logged) an action the entry does not
+    /// name: the handler contradicts its route table.
+    pub fn checking(&self, action: Permission) -> Result<(), ApiError> {
+        let named = match self.check {
+            Check::None => false,
+            Check::Fixed(a) => a == action,
+            Check::ByData(all) => all.contains(&action),
+        };
+        if !named {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "the handler checks {} but its route table entry says {:?}",
+                action.key(),
+                self.check
+            )));
+        }
+        self.checked.store(true, Ordering::Relaxed);
+        Ok(())
     }
+}
+
+/// The layer every table route gets: hands the entry to the request, and answers 500 (logged)
+/// if a route with a fixed action succeeded without that action having been checked.
+async fn guard(State(check): State<Check>, mut req: Request, next: Next) -> Response {
+    let checked = Arc::new(AtomicBool::new(false));
+    req.extensions_mut().insert(RouteGuard {
+        check,
+        checked: checked.clone(),
+    });
+    let response = next.run(req).await;
+    if let Check::Fixed(action) = check {
+        if response.status().is_success() && !checked.load(Ordering::Relaxed) {
+            return ApiError::Internal(anyhow::anyhow!(
+                "the handler answered without checking its route's action {}",
+                action.key()
+            ))
+            .into_response();
+        }
+    }
+    response
+}
+
+/// `Routes::get` and its siblings: one route for that method.
+macro_rules! route_method {
+    ($name:ident, $method:ident) => {
+        pub fn $name<H: Handler<T, AppState>, T: 'static>(
+            self,
+            path: &'static str,
+            actions: &'static [Permission],
+            summary: &'static str,
+            handler: H,
+        ) -> Self {
+            self.add(Method::$method, path, actions, summary, handler)
+        }
+    };
+}
+
+/// A router and the table it was built from.
+#[derive(Default)]
+pub struct Routes {
+    routes: Vec<MethodRouter<AppState>>,
+    pub endpoints: Vec<Endpoint>,
 }
 
 impl Routes {
     pub fn new() -> Self {
-        Routes {
-            router: Router::new(),
-            endpoints: Vec::new(),
-        }
+        Self::default()
     }
 
     fn add<H, T>(
@@ -77,11 +188,12 @@ impl Routes {
             Method::POST | Method::PUT => Body::Json,
             _ => Body::None,
         };
-        self.router = self.router.route(path, on(filter, handler));
+        self.routes.push(on(filter, handler));
         self.endpoints.push(Endpoint {
             method,
             path,
             actions,
+            by_data: false,
             signed_in: true,
             summary,
             body,
@@ -89,45 +201,10 @@ impl Routes {
         self
     }
 
-    pub fn get<H: Handler<T, AppState>, T: 'static>(
-        self,
-        path: &'static str,
-        actions: &'static [Permission],
-        summary: &'static str,
-        handler: H,
-    ) -> Self {
-        self.add(Method::GET, path, actions, summary, handler)
-    }
-
-    pub fn post<H: Handler<T, AppState>, T: 'static>(
-        self,
-        path: &'static str,
-        actions: &'static [Permission],
-        summary: &'static str,
-        handler: H,
-    ) -> Self {
-        self.add(Method::POST, path, actions, summary, handler)
-    }
-
-    pub fn put<H: Handler<T, AppState>, T: 'static>(
-        self,
-        path: &'static str,
-        actions: &'static [Permission],
-        summary: &'static str,
-        handler: H,
-    ) -> Self {
-        self.add(Method::PUT, path, actions, summary, handler)
-    }
-
-    pub fn delete<H: Handler<T, AppState>, T: 'static>(
-        self,
-        path: &'static str,
-        actions: &'static [Permission],
-        summary: &'static str,
-        handler: H,
-    ) -> Self {
-        self.add(Method::DELETE, path, actions, summary, handler)
-    }
+    route_method!(get, GET);
+    route_method!(post, POST);
+    route_method!(put, PUT);
+    route_method!(delete, DELETE);
 
     /// The last route added needs no session.
     pub fn public(mut self) -> Self {
@@ -145,10 +222,36 @@ impl Routes {
         self
     }
 
+    /// The last route's handler chooses which of its listed actions to check (or none) from
+    /// the data it reads, with `Caller::require`; nothing is checked for it up front.
+    pub fn by_data(mut self) -> Self {
+        if let Some(e) = self.endpoints.last_mut() {
+            e.by_data = true;
+        }
+        self
+    }
+
     pub fn merge(mut self, other: Routes) -> Self {
-        self.router = self.router.merge(other.router);
+        self.routes.extend(other.routes);
         self.endpoints.extend(other.endpoints);
         self
+    }
+
+    /// The axum router: each route behind the layer that enforces its table entry.
+    ///
+    /// # Panics
+    /// When an entry is contradictory (see [`Endpoint::check`]).
+    pub fn router(self) -> Router<AppState> {
+        self.routes
+            .into_iter()
+            .zip(self.endpoints)
+            .fold(Router::new(), |router, (route, e)| {
+                let check = e.check();
+                router.route(
+                    e.path,
+                    route.route_layer(middleware::from_fn_with_state(check, guard)),
+                )
+            })
     }
 }
 

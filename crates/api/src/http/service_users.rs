@@ -4,15 +4,19 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use sqlx::{Postgres, Transaction};
 use thrive_domain::records::{ServiceUser, ServiceUserInput, StatusChange};
-use thrive_domain::service_users::{AssignStaffRequest, ServiceUserStatus, ServiceUserSummary};
+use thrive_domain::service_users::{
+    AssignStaffRequest, AssignmentsOverview, ServiceUserAssignments, ServiceUserStatus,
+    ServiceUserSummary, StaffName,
+};
 use thrive_domain::Permission;
 use uuid::Uuid;
 
 use super::extract::{AppJson, Caller};
 use super::records::{self, validate, Table};
 use super::routes::Routes;
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, Result, ResultExt};
 use crate::startup::AppState;
 
 pub fn routes() -> Routes {
@@ -52,6 +56,13 @@ pub fn routes() -> Routes {
             &[Permission::ServiceUsersChangeStatus],
             "Record a hospital stay, discharge or death",
             change_status,
+        )
+        .get(
+            "/assignments",
+            &[Permission::AssignmentsView],
+            "The assignments screen in one request: every service user the caller may see with \
+             the staff assigned to them, and staff names (only with staff.view)",
+            overview,
         )
         .get(
             "/service-users/{id}/assignments",
@@ -116,16 +127,74 @@ async fn list(
     caller: Caller,
 ) -> Result<Json<Vec<ServiceUserSummary>>> {
     let mut tx = caller.begin(&state).await?;
-    caller
-        .require(&mut tx, Permission::ServiceUsersView)
-        .await?;
+    let list = visible(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(list))
+}
+
+/// The list `GET /api/service-users` answers, in the caller's transaction (the home pages'
+/// aggregates carry it too, so a home is one request).
+pub(super) async fn visible(
+    tx: &mut Transaction<'static, Postgres>,
+) -> Result<Vec<ServiceUserSummary>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "select {COLUMNS} from service_users order by family_name, given_name, id limit 500"
     ))
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct AssignedRow {
+    #[sqlx(flatten)]
+    service_user: Row,
+    assigned: Vec<Uuid>,
+}
+
+/// The assignments screen (issue 13, one request per screen): what it asked one request per
+/// service user for. RLS limits both tables to what the caller may see; the staff names come
+/// only with `staff.view`, as `GET /api/staff` would give them.
+async fn overview(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<AssignmentsOverview>> {
+    let mut tx = caller.begin(&state).await?;
+    let rows: Vec<AssignedRow> = sqlx::query_as(
+        "select su.id, su.given_name, su.family_name, su.preferred_name, su.room, su.status,
+                coalesce((select array_agg(a.user_id order by a.created_at, a.user_id)
+                            from staff_assignments a where a.service_user_id = su.id),
+                         '{}') as assigned
+           from service_users su
+          order by su.family_name, su.given_name, su.id limit 500",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let staff: Vec<(Uuid, String)> = sqlx::query_as(
+        "select u.id, u.display_name
+           from memberships m join users u on u.id = m.user_id
+          where (select app.has_permission('staff.view'))
+          order by u.display_name, u.id",
+    )
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Json(rows.into_iter().map(Into::into).collect()))
+    Ok(Json(AssignmentsOverview {
+        service_users: rows
+            .into_iter()
+            .map(|r| ServiceUserAssignments {
+                service_user: r.service_user.into(),
+                assigned: r.assigned,
+            })
+            .collect(),
+        staff: staff
+            .into_iter()
+            .map(|(user_id, display_name)| StaffName {
+                user_id,
+                display_name,
+            })
+            .collect(),
+    }))
 }
 
 /// A service user's full record. Opening it writes a view event to the audit trail.
@@ -134,9 +203,7 @@ async fn show(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<ServiceUser>> {
-    let mut tx = caller
-        .begin_for(&state, Permission::ServiceUsersView)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     let row: ServiceUser = records::fetch(&mut tx, &TABLE, id).await?;
     sqlx::query("select app.audit_view($1)")
         .bind(id)
@@ -154,9 +221,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<ServiceUser>)> {
     validate(&input)?;
     let input = input.normalised();
-    let mut tx = caller
-        .begin_for(&state, Permission::ServiceUsersCreate)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     let fields = serde_json::json!(input);
     let sql = "insert into service_users (organization_id, given_name, family_name, preferred_name,
                    date_of_birth, room, nhs_number, address, next_of_kin_name, next_of_kin_relationship,
@@ -170,7 +235,7 @@ async fn create(
         .bind(sqlx::types::Json(fields))
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| nhs_number_taken(e.into()))?;
+        .on_constraint(NHS_NUMBER_KEY, nhs_number_taken)?;
     // Whoever admits a service user without view_all is assigned to them, so they can see them.
     sqlx::query(
         "insert into staff_assignments (organization_id, user_id, service_user_id)
@@ -201,12 +266,10 @@ async fn update(
 ) -> Result<Json<ServiceUser>> {
     validate(&input)?;
     let input = input.normalised();
-    let mut tx = caller
-        .begin_for(&state, Permission::ServiceUsersUpdate)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     let row = records::update(&mut tx, &TABLE, id, &input)
         .await
-        .map_err(nhs_number_taken)?;
+        .on_constraint(NHS_NUMBER_KEY, nhs_number_taken)?;
     tx.commit().await?;
     Ok(Json(row))
 }
@@ -218,15 +281,7 @@ async fn change_status(
     Path(id): Path<Uuid>,
     AppJson(input): AppJson<StatusChange>,
 ) -> Result<Json<ServiceUser>> {
-    records::change(
-        &state,
-        &caller,
-        &TABLE,
-        Permission::ServiceUsersChangeStatus,
-        id,
-        &input,
-    )
-    .await
+    records::change(&state, &caller, &TABLE, id, &input).await
 }
 
 /// Delete a record entered in error (everything recorded about them goes with it).
@@ -235,17 +290,14 @@ async fn remove(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode> {
-    records::remove(&state, &caller, &TABLE, Permission::ServiceUsersDelete, id).await
+    records::remove(&state, &caller, &TABLE, id).await
 }
 
-/// A unique violation on a service user is the NHS number (the only unique column they have).
-fn nhs_number_taken(e: ApiError) -> ApiError {
-    match e {
-        ApiError::Conflict(_) => {
-            ApiError::field("nhs_number", "Another service user has this NHS number.")
-        }
-        e => e,
-    }
+/// One NHS number per service user in an organisation (migration 0005).
+const NHS_NUMBER_KEY: &str = "service_users_nhs_number_key";
+
+fn nhs_number_taken() -> ApiError {
+    ApiError::field("nhs_number", "Another service user has this NHS number.")
 }
 
 /// Who is assigned to this service user.
@@ -254,9 +306,7 @@ async fn assignments(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Vec<Uuid>>> {
-    let mut tx = caller
-        .begin_for(&state, Permission::AssignmentsView)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     records::service_user_visible(&mut tx, id).await?;
     let users: Vec<Uuid> = sqlx::query_scalar(
         "select user_id from staff_assignments where service_user_id = $1 order by created_at, user_id",
@@ -275,31 +325,21 @@ async fn assign(
     AppJson(req): AppJson<AssignStaffRequest>,
 ) -> Result<StatusCode> {
     let mut tx = caller.begin(&state).await?;
-    caller
-        .require(&mut tx, Permission::AssignmentsCreate)
-        .await?;
     records::service_user_visible(&mut tx, id).await?;
-    let result = sqlx::query(
+    sqlx::query(
         "insert into staff_assignments (organization_id, user_id, service_user_id)
          values (app.current_org(), $1, $2)",
     )
     .bind(req.user_id)
     .bind(id)
     .execute(&mut *tx)
-    .await;
-    match result {
-        Ok(_) => {}
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-            return Err(ApiError::Conflict("That staff member is already assigned."))
-        }
-        Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-            return Err(ApiError::field(
-                "user_id",
-                "Not a member of this organisation.",
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    }
+    .await
+    .on_constraint("staff_assignments_user_id_service_user_id_key", || {
+        ApiError::Conflict("That staff member is already assigned.")
+    })
+    .on_constraint("staff_assignments_organization_id_user_id_fkey", || {
+        ApiError::field("user_id", "Not a member of this organisation.")
+    })?;
     tx.commit().await?;
     Ok(StatusCode::CREATED)
 }
@@ -310,9 +350,6 @@ async fn unassign(
     Path((id, user_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode> {
     let mut tx = caller.begin(&state).await?;
-    caller
-        .require(&mut tx, Permission::AssignmentsDelete)
-        .await?;
     let removed =
         sqlx::query("delete from staff_assignments where service_user_id = $1 and user_id = $2")
             .bind(id)

@@ -21,7 +21,7 @@ use super::auth::random_secret;
 use super::extract::{secret_hash, AppJson, Caller, SessionToken};
 use super::records::validate;
 use super::routes::Routes;
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, Result, ResultExt};
 use crate::limits::ClientAddr;
 use crate::passwords;
 use crate::startup::AppState;
@@ -122,7 +122,7 @@ fn invitation(r: Row) -> Invitation {
 }
 
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Invitation>>> {
-    let mut tx = caller.begin_for(&state, Permission::StaffView).await?;
+    let mut tx = caller.begin(&state).await?;
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "select {COLUMNS} from staff_invitations i join roles r on r.id = i.role_id
           order by i.created_at desc, i.id limit 200"
@@ -141,7 +141,7 @@ async fn invite(
     validate(&input)?;
     let email = normalise_email(&input.email)
         .ok_or_else(|| ApiError::field("email", "Enter an email address like name@example.org."))?;
-    let mut tx = caller.begin_for(&state, Permission::StaffInvite).await?;
+    let mut tx = caller.begin(&state).await?;
     let already: bool = sqlx::query_scalar(
         "select exists (select 1 from memberships m join users u on u.id = m.user_id
                          where u.email = $1 and m.organization_id = app.current_org())",
@@ -170,22 +170,16 @@ async fn invite(
     .bind(INVITATION_DAYS as i32)
     .fetch_one(&mut *tx)
     .await;
-    let row = match inserted {
-        Ok(row) => row,
-        Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-            return Err(ApiError::field(
-                "role_id",
-                "No such role in this organisation.",
-            ))
-        }
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-            return Err(ApiError::field(
+    let row = inserted
+        .on_constraint("staff_invitations_organization_id_role_id_fkey", || {
+            ApiError::field("role_id", "No such role in this organisation.")
+        })
+        .on_constraint("staff_invitations_pending_key", || {
+            ApiError::field(
                 "email",
                 "There is already a pending invitation for this email: revoke it to invite again.",
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
+            )
+        })?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -201,7 +195,7 @@ async fn revoke(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode> {
-    let mut tx = caller.begin_for(&state, Permission::StaffInvite).await?;
+    let mut tx = caller.begin(&state).await?;
     let done = sqlx::query("update staff_invitations set revoked_at = now() where id = $1")
         .bind(id)
         .execute(&mut *tx)
@@ -220,7 +214,7 @@ async fn update(
     AppJson(input): AppJson<UpdateStaff>,
 ) -> Result<StatusCode> {
     validate(&input)?;
-    let mut tx = caller.begin_for(&state, Permission::StaffUpdate).await?;
+    let mut tx = caller.begin(&state).await?;
     let found: bool = sqlx::query_scalar("select app.update_staff_member($1, $2)")
         .bind(user_id)
         .bind(input.display_name.trim())
@@ -245,7 +239,7 @@ pub struct MemberLock {
 }
 
 async fn locks(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<MemberLock>>> {
-    let mut tx = caller.begin_for(&state, Permission::StaffView).await?;
+    let mut tx = caller.begin(&state).await?;
     let rows: Vec<MemberLock> = sqlx::query_as(
         "select user_id, locked_until, reason, whole_account from app.member_locks()",
     )
@@ -260,9 +254,7 @@ async fn lift_lock(
     caller: Caller,
     Path(user_id): Path<Uuid>,
 ) -> Result<StatusCode> {
-    let mut tx = caller
-        .begin_for(&state, Permission::StaffReactivate)
-        .await?;
+    let mut tx = caller.begin(&state).await?;
     let found: bool = sqlx::query_scalar("select app.lift_member_lock($1)")
         .bind(user_id)
         .fetch_one(&mut *tx)

@@ -345,3 +345,63 @@ async fn an_edited_checkpoint_store_is_reported_not_trusted() {
         .await;
     assert_eq!(v["intact"], false, "{v}");
 }
+
+/// Issue 10, finding 1, replayed as it was reported and against whichever schema holds the
+/// trail (so the same test runs on the code the issue was filed against): the `thrive_owner`
+/// login, in one transaction, disables the append-only triggers and forced RLS, edits an
+/// entry's `changes` and `actor_role`, recomputes every `prev_hash`/`hash` with the database's
+/// own hash function and moves the chain head. Either a step is refused, or verification names
+/// the organisation's chain as broken; "every entry intact" after a rewrite is the failure.
+#[tokio::test]
+async fn the_owner_logins_rewrite_and_rechain_as_reported_is_refused_or_named() {
+    let app = TestApp::spawn().await;
+    let world = World::seed(&app.db).await;
+    let org = world.a.id();
+    let attack = format!(
+        "set local search_path = audit, public, app, pg_catalog;
+         alter table audit_log disable trigger user;
+         alter table audit_log no force row level security;
+         alter table audit_heads disable trigger user;
+         alter table audit_heads no force row level security;
+         update audit_log set changes = '{{}}'::jsonb, actor_role = 'nobody'
+          where organization_id = '{org}' and seq = 2;
+         do $$
+         declare e audit_log; prev bytea := '\\x'::bytea;
+         begin
+             for e in select * from audit_log where organization_id = '{org}' order by seq loop
+                 e.prev_hash := prev;
+                 e.hash := app.audit_entry_hash(e);
+                 update audit_log set prev_hash = e.prev_hash, hash = e.hash
+                  where organization_id = e.organization_id and seq = e.seq;
+                 prev := e.hash;
+             end loop;
+             update audit_heads set hash = prev where organization_id = '{org}';
+         end $$;"
+    );
+    let mut tx = app.db.owner.begin().await.expect("begin");
+    match sqlx::raw_sql(&attack).execute(&mut *tx).await {
+        Err(err) => {
+            let code = err
+                .as_database_error()
+                .and_then(|e| e.code())
+                .map(|c| c.into_owned());
+            assert_eq!(
+                code.as_deref(),
+                Some("42501"),
+                "refused, as not permitted: {err}"
+            );
+            drop(tx);
+            let chains = app.verify_audit().await;
+            assert!(chains.iter().all(|(_, v)| v.intact()), "{chains:?}");
+        }
+        Ok(_) => {
+            tx.commit().await.expect("commit");
+            let chains = app.verify_audit().await;
+            let (_, mine) = chains.iter().find(|(o, _)| *o == org).expect("org's chain");
+            assert!(
+                !mine.intact(),
+                "the owner login rewrote and re-chained an entry and verification found every entry intact"
+            );
+        }
+    }
+}

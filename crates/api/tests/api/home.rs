@@ -240,3 +240,115 @@ async fn the_carers_today_is_an_audited_read_naming_the_people_shown_once_per_wi
     today(&app, &carer).await;
     assert_eq!(entries().await.len(), 1);
 }
+
+fn ids(list: &Value) -> Vec<Uuid> {
+    list.as_array()
+        .expect("list")
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").parse().expect("uuid"))
+        .collect()
+}
+
+/// A home is `/api/me` and one aggregate (issue 13 must-show 4): each aggregate carries the
+/// service-users card's list, the same rows in the same order `GET /api/service-users` gives
+/// that caller, under RLS (a carer: assigned people only; another organisation: none of A's).
+#[tokio::test]
+async fn each_home_aggregate_carries_the_callers_service_users_list() {
+    let app = TestApp::spawn().await;
+    let world = World::seed(&app.db).await;
+    let a = &world.a;
+    for (who, aggregate) in [
+        ("carer1", "/api/home/today"),
+        ("manager", "/api/home/dashboard"),
+        ("manager", "/api/home/today"),
+    ] {
+        let cookie = app.sign_in(a.email(who)).await;
+        let list: Value = app
+            .get("/api/service-users", &cookie)
+            .await
+            .json()
+            .await
+            .expect("json");
+        let resp = app.get(aggregate, &cookie).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let home: Value = resp.json().await.expect("json");
+        assert_eq!(home["service_users"], list, "{who} {aggregate}");
+        let shown = ids(&home["service_users"]);
+        if who == "carer1" {
+            assert_eq!(shown, a.service_users[..2].to_vec());
+        } else {
+            assert!(a.service_users.iter().all(|s| shown.contains(s)));
+        }
+        assert!(
+            !world.b.service_users.iter().any(|s| shown.contains(s)),
+            "nothing of another organisation"
+        );
+    }
+}
+
+/// The assignments screen in one request: every visible service user with exactly the staff
+/// the per-person route lists, names only with staff.view, none of another organisation.
+#[tokio::test]
+async fn the_assignments_overview_matches_the_per_person_lists_in_one_request() {
+    let app = TestApp::spawn().await;
+    let world = World::seed(&app.db).await;
+    let a = &world.a;
+    let manager = app.sign_in(a.email("manager")).await;
+    let resp = app.get("/api/assignments", &manager).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.expect("json");
+    let rows = body["service_users"].as_array().expect("rows");
+    let shown: Vec<Uuid> = rows
+        .iter()
+        .map(|r| {
+            r["service_user"]["id"]
+                .as_str()
+                .expect("id")
+                .parse()
+                .expect("uuid")
+        })
+        .collect();
+    let list: Value = app
+        .get("/api/service-users", &manager)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(shown, ids(&list), "the same people, in the list's order");
+    assert!(!world.b.service_users.iter().any(|s| shown.contains(s)));
+    let mut any_assigned = false;
+    for r in rows {
+        let id = r["service_user"]["id"].as_str().expect("id");
+        let each: Value = app
+            .get(&format!("/api/service-users/{id}/assignments"), &manager)
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(r["assigned"], each, "{id}");
+        any_assigned |= !each.as_array().expect("ids").is_empty();
+    }
+    assert!(any_assigned, "the seed assigns carers");
+    let staff: Vec<Uuid> = body["staff"]
+        .as_array()
+        .expect("staff")
+        .iter()
+        .map(|s| s["user_id"].as_str().expect("id").parse().expect("uuid"))
+        .collect();
+    assert!(staff.contains(&a.user("carer1")));
+    assert!(!staff.iter().any(|u| *u == world.b.user("manager")));
+
+    // Without assignments.view (a carer in the default ladder): 403, as the per-person route.
+    let carer = app.sign_in(a.email("carer1")).await;
+    let per_person = app
+        .get(
+            &format!("/api/service-users/{}/assignments", a.service_users[0]),
+            &carer,
+        )
+        .await
+        .status();
+    assert_eq!(
+        app.get("/api/assignments", &carer).await.status(),
+        per_person
+    );
+}

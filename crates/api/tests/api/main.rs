@@ -26,6 +26,7 @@ mod read_audit;
 mod records;
 mod request_attacks;
 mod rls;
+mod route_table;
 mod service_users;
 mod sign_in_attacks;
 mod tls;

@@ -20,10 +20,7 @@ fn model_bytes() -> Vec<u8> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// The app with a models directory holding `tiny.gguf`, a non-model file and a hidden file,

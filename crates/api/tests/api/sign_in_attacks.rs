@@ -346,6 +346,10 @@ async fn thirty_wrong_passwords_and_the_right_one_at_once_get_at_most_five_guess
     );
     if right == StatusCode::OK {
         assert!(failures <= 4, "a code only before the fifth failure");
+        assert_eq!(
+            locks, 0,
+            "a code was issued to an account locked in the same burst"
+        );
     } else {
         assert_eq!(failures, 5);
         assert_eq!(locks, 1);

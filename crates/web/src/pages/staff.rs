@@ -5,7 +5,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::{json, Value};
 use thrive_domain::audit::{InvitationCreated, InviteStaff, MoveToRole, Role, StaffMember};
-use thrive_domain::service_users::{AssignStaffRequest, ServiceUserSummary};
+use thrive_domain::service_users::{
+    AssignStaffRequest, AssignmentsOverview, ServiceUserAssignments,
+};
 use thrive_domain::validation::{FieldErrors, Validate};
 use thrive_domain::Permission;
 use uuid::Uuid;
@@ -174,21 +176,11 @@ fn InviteForm(roles: Signal<Vec<Role>>) -> impl IntoView {
 fn Assignments() -> impl IntoView {
     let session = expect_context::<Session>();
     let version = RwSignal::new(0u32);
+    // One request for the screen (issue 13): every visible service user with their assigned
+    // staff, and the staff names, aggregated under RLS by the API.
     let data = LocalResource::new(move || {
         version.track();
-        async move {
-            let people: Vec<ServiceUserSummary> = api::service_users().await.unwrap_or_default();
-            let staff = api::staff().await.unwrap_or_default();
-            let mut rows = Vec::new();
-            for su in people {
-                let assigned: Vec<Uuid> =
-                    api::get(&format!("/api/service-users/{}/assignments", su.id))
-                        .await
-                        .unwrap_or_default();
-                rows.push((su, assigned));
-            }
-            (rows, staff)
-        }
+        api::get::<AssignmentsOverview>("/api/assignments")
     });
     let error = RwSignal::new(None::<String>);
     view! {
@@ -196,12 +188,14 @@ fn Assignments() -> impl IntoView {
         <p class="muted">"Staff without “see every service user” see only the people assigned to them."</p>
         {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         <Suspense fallback=util::loading>
-            {move || data.try_get().flatten().map(|(rows, staff)| view! {
+            {move || data.try_get().flatten().map(|r| match r {
+                Err(e) => util::error_view(&e),
+                Ok(AssignmentsOverview { service_users: rows, staff }) => view! {
                 <div class="table-wrap card">
                     <table data-testid="assignments">
                         <thead><tr><th scope="col">"Service user"</th><th scope="col">"Assigned staff"</th><th scope="col">"Assign"</th></tr></thead>
                         <tbody>
-                            {rows.into_iter().map(|(su, assigned)| {
+                            {rows.into_iter().map(|ServiceUserAssignments { service_user: su, assigned }| {
                                 let su_id = su.id;
                                 let sel = format!("assign-{su_id}");
                                 let staff_all = staff.clone();
@@ -249,6 +243,7 @@ fn Assignments() -> impl IntoView {
                         </tbody>
                     </table>
                 </div>
+            }.into_any(),
             })}
         </Suspense>
     }
