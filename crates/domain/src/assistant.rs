@@ -1305,7 +1305,7 @@ mod tests {
              Points: found on floor by bed 14:10, no injury"
         );
         // Few-shot pairs between system and the user's turn.
-        assert!(m.len() >= 4 && m.len() % 2 == 0);
+        assert!(m.len() >= 4 && m.len().is_multiple_of(2));
         for pair in m[1..m.len() - 1].chunks(2) {
             assert_eq!((pair[0].role, pair[1].role), (Role::User, Role::Assistant));
         }
