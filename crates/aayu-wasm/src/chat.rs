@@ -10,23 +10,8 @@ use crate::tokenizer::{GgufTokenizer, IM_END, IM_START};
 pub const DEFAULT_SYSTEM_PROMPT: &str =
     "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    System,
-    User,
-    Assistant,
-}
-
-impl Role {
-    fn as_str(self) -> &'static str {
-        match self {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        }
-    }
-}
+/// The roles of a chat, as the app's prompt builder names them.
+pub use thrive_domain::assistant::Role;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -45,13 +30,7 @@ impl ChatMessage {
 
 impl From<&thrive_domain::assistant::Message> for ChatMessage {
     fn from(m: &thrive_domain::assistant::Message) -> Self {
-        use thrive_domain::assistant::Role as R;
-        let role = match m.role {
-            R::System => Role::System,
-            R::User => Role::User,
-            R::Assistant => Role::Assistant,
-        };
-        ChatMessage::new(role, m.content.clone())
+        ChatMessage::new(m.role, m.content.clone())
     }
 }
 
@@ -71,7 +50,7 @@ pub fn render(messages: &[ChatMessage]) -> String {
     for m in with_system(messages) {
         out.push_str(&format!(
             "{IM_START}{}\n{}{IM_END}\n",
-            m.role.as_str(),
+            m.role.key(),
             m.content
         ));
     }
@@ -87,7 +66,7 @@ pub fn encode(tokenizer: &mut GgufTokenizer, messages: &[ChatMessage]) -> Result
     let mut ids = Vec::new();
     for m in with_system(messages) {
         ids.push(tokenizer.im_start);
-        ids.extend(tokenizer.encode(&format!("{}\n{}", m.role.as_str(), m.content), false)?);
+        ids.extend(tokenizer.encode(&format!("{}\n{}", m.role.key(), m.content), false)?);
         ids.push(tokenizer.im_end);
         ids.extend(tokenizer.encode("\n", false)?);
     }
